@@ -1,4 +1,4 @@
-"""Build step that compiles the ROS 2 interfaces in msg/ during `pip install .` / `pip install -e .`.
+"""Build step: compile the ROS 2 interfaces in msg/ during `pip install .` (or `-e .`).
 
 Metadata and dependencies live in pyproject.toml. This file only adds one thing: before the
 Python files are collected, the package's own CMakeLists.txt (the same file colcon uses) is
@@ -11,8 +11,8 @@ prefix, and the generated `para_ros.msg` module, its typesupport extension modul
     para_ros/_lib/libpara_ros__*.so      C/C++ typesupport libraries (RPATH $ORIGIN)
 
 The copied `msg/__init__.py` first calls `para_ros._ros_libs.preload()`, which makes the
-libraries in `_lib/` loadable by rosidl_typesupport_c (RECIPES pitfall 4). Editable installs write these files into the source
-tree; they are git-ignored.
+libraries in `_lib/` loadable by rosidl_typesupport_c (RECIPES pitfall 4). Editable installs
+write these files into the source tree; they are git-ignored.
 """
 
 from __future__ import annotations
@@ -73,12 +73,16 @@ def build_messages(dest: Path) -> None:
     env["CMAKE_PREFIX_PATH"] = os.pathsep.join(prefixes)
     env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")])
     libdirs = [str(Path(p) / "lib") for p in prefixes]
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(libdirs + [env.get("LD_LIBRARY_PATH", "")])
+    env["LD_LIBRARY_PATH"] = os.pathsep.join([*libdirs, env.get("LD_LIBRARY_PATH", "")])
     work = Path(tempfile.mkdtemp(prefix="para_ros_cmake_"))
     try:
         build, stage = work / "build", work / "stage"
         configure = [
-            cmake, "-S", str(ROOT), "-B", str(build),
+            cmake,
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build),
             f"-DCMAKE_INSTALL_PREFIX={stage}",
             f"-DPython3_EXECUTABLE={sys.executable}",
             "-DPARA_ROS_FIX_WHEEL_INCLUDES=ON",
@@ -89,8 +93,11 @@ def build_messages(dest: Path) -> None:
             "-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON",
         ]
         jobs = str(max(1, min(4, os.cpu_count() or 1)))
-        for cmd in (configure, [cmake, "--build", str(build), "-j", jobs],
-                    [cmake, "--install", str(build)]):
+        for cmd in (
+            configure,
+            [cmake, "--build", str(build), "-j", jobs],
+            [cmake, "--install", str(build)],
+        ):
             res = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if res.returncode != 0:
                 sys.stderr.write(res.stdout[-20000:] + res.stderr[-20000:])

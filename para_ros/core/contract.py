@@ -1,0 +1,393 @@
+"""PolicySpec: the one contract between training and deployment (DESIGN §2).
+
+Everything a deployed node needs to turn model outputs into robot commands travels in one
+versioned, validated record. It is serialised as JSON in two places:
+
+* the checkpoint folder (`config.json` beside `model.safetensors`), and
+* the ONNX file's `metadata_props` under the key `para.policy_spec` (see `onnx_metadata`).
+
+Conventions fixed by this contract (stated once, here):
+
+* Image: uint8, NHWC, RGB, at `image.height` x `image.width`; normalisation is inside the graph.
+* Pixel coordinates are continuous, x right / y down, with the image spanning [0, W) x [0, H):
+  pixel (col, row) covers [col, col + 1). The GT cell of pixel u is floor(u * Wg / W).
+* Camera: OpenCV pinhole (x right, y down, z forward); `T_world_cam` maps camera to world.
+* Rotations: euler angles are scipy `Rotation.from_euler("xyz", ...)` (extrinsic x, y, z), in
+  radians. Quaternion order is (x, y, z, w) on every interface (ROS and scipy); LIBERO and
+  robosuite also report (x, y, z, w).
+* Lengths in metres, times in seconds, angles in radians.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+SPEC_VERSION = 1
+SUPPORTED_SPEC_VERSIONS = (1,)
+EULER_CONVENTION = "xyz"  # scipy, extrinsic, radians
+QUATERNION_ORDER = "xyzw"
+ROTATION_MODES = ("pca1d", "euler", "kmeans")
+
+
+class SpecError(ValueError):
+    """A PolicySpec (or a part of it) is missing a key, has a wrong type or a bad value."""
+
+
+def _fail(path: str, msg: str) -> SpecError:
+    return SpecError(f"PolicySpec: `{path}`: {msg}")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Model input image: uint8 NHWC RGB at this resolution (normalised inside the graph)."""
+
+    height: int = 224
+    width: int = 224
+    encoding: Literal["rgb8"] = "rgb8"
+    layout: Literal["NHWC"] = "NHWC"
+
+    def validate(self, path: str) -> None:
+        for name in ("height", "width"):
+            if getattr(self, name) <= 0:
+                raise _fail(f"{path}.{name}", f"must be > 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Feature grid laid over the model input image (Hg rows x Wg columns)."""
+
+    height: int = 56
+    width: int = 56
+
+    def validate(self, path: str) -> None:
+        for name in ("height", "width"):
+            if getattr(self, name) <= 0:
+                raise _fail(f"{path}.{name}", f"must be > 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """T predicted steps, `stride` recorded frames apart, `dt` seconds apart."""
+
+    steps: int = 6
+    stride: int = 5
+    dt: float = 0.25
+
+    def validate(self, path: str) -> None:
+        if self.steps <= 0:
+            raise _fail(f"{path}.steps", f"must be > 0, got {self.steps}")
+        if self.stride <= 0:
+            raise _fail(f"{path}.stride", f"must be > 0, got {self.stride}")
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise _fail(f"{path}.dt", f"must be a finite number of seconds > 0, got {self.dt}")
+
+
+@dataclass(frozen=True)
+class LinearBinsSpec:
+    """`n_bins` equal bins over [min, max] (values outside are clipped to the end bins)."""
+
+    n_bins: int = 32
+    min: float = 0.0
+    max: float = 1.0
+
+    def validate(self, path: str) -> None:
+        if self.n_bins <= 0:
+            raise _fail(f"{path}.n_bins", f"must be > 0, got {self.n_bins}")
+        if not (math.isfinite(self.min) and math.isfinite(self.max) and self.max > self.min):
+            raise _fail(path, f"needs finite min < max, got min={self.min}, max={self.max}")
+
+
+@dataclass(frozen=True)
+class GripperSpec(LinearBinsSpec):
+    """Gripper command bins. `closed_sign` = +1: larger values mean more closed (LIBERO: -1
+    open, +1 closed); -1: larger values mean more open (e.g. a finger width in metres)."""
+
+    closed_sign: int = 1
+
+    def validate(self, path: str) -> None:
+        super().validate(path)
+        if self.closed_sign not in (1, -1):
+            raise _fail(f"{path}.closed_sign", f"must be +1 or -1, got {self.closed_sign}")
+
+
+@dataclass(frozen=True)
+class RotationSpec:
+    """Rotation classification (euler angles: scipy "xyz", radians).
+
+    pca1d:  bin of s = (wrap(euler - mean) . axis) over [pca_min, pca_max], `n_bins` bins.
+    euler:  3 independent axes, `n_bins` bins each over [euler_min[k], euler_max[k]].
+    kmeans: `centroids` (K x 3 euler) ; the class is the nearest centroid (geodesic).
+    """
+
+    mode: Literal["pca1d", "euler", "kmeans"] = "pca1d"
+    n_bins: int = 48
+    euler_convention: Literal["xyz"] = EULER_CONVENTION
+    pca_mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    pca_axis: tuple[float, ...] = (0.0, 0.0, 1.0)
+    pca_min: float = -math.pi
+    pca_max: float = math.pi
+    explained_variance_ratio: tuple[float, ...] = (1.0, 0.0, 0.0)
+    euler_min: tuple[float, ...] = (-math.pi, -math.pi, -math.pi)
+    euler_max: tuple[float, ...] = (math.pi, math.pi, math.pi)
+    centroids: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        """Width of the rotation head: logits per action token."""
+        if self.mode == "euler":
+            return 3 * self.n_bins
+        if self.mode == "kmeans":
+            return len(self.centroids)
+        return self.n_bins
+
+    def validate(self, path: str) -> None:
+        if self.n_bins <= 0:
+            raise _fail(f"{path}.n_bins", f"must be > 0, got {self.n_bins}")
+        for name in ("pca_mean", "pca_axis", "euler_min", "euler_max"):
+            if len(getattr(self, name)) != 3:
+                raise _fail(f"{path}.{name}", f"expected 3 numbers, got {getattr(self, name)}")
+        if self.mode == "pca1d":
+            norm = math.sqrt(sum(a * a for a in self.pca_axis))
+            if abs(norm - 1.0) > 1e-6:
+                raise _fail(f"{path}.pca_axis", f"must be a unit vector, |axis| = {norm:.6g}")
+            if not self.pca_max > self.pca_min:
+                raise _fail(path, f"needs pca_min < pca_max, got {self.pca_min}, {self.pca_max}")
+        elif self.mode == "euler":
+            for k in range(3):
+                if not self.euler_max[k] > self.euler_min[k]:
+                    raise _fail(f"{path}.euler_max", f"axis {k}: needs euler_min < euler_max")
+        elif self.mode == "kmeans":
+            if len(self.centroids) < 1 or any(len(c) != 3 for c in self.centroids):
+                raise _fail(f"{path}.centroids", "expected K >= 1 rows of 3 euler angles")
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """World frame and the training camera (pinhole, K at model-input resolution).
+
+    Deployment takes K from CameraInfo (rescaled to the model input) and the camera pose from a
+    parameter or tf; these values document the training camera and serve as defaults.
+    """
+
+    world_frame: str = "world"
+    model: Literal["pinhole"] = "pinhole"
+    K: tuple[tuple[float, ...], ...] = ()
+    T_world_cam: tuple[tuple[float, ...], ...] = ()
+
+    def validate(self, path: str) -> None:
+        if not self.world_frame:
+            raise _fail(f"{path}.world_frame", "must be a non-empty frame id")
+        if self.K and (len(self.K) != 3 or any(len(r) != 3 for r in self.K)):
+            raise _fail(f"{path}.K", "expected a 3x3 matrix (list of 3 rows)")
+        if self.T_world_cam and (
+            len(self.T_world_cam) != 4 or any(len(r) != 4 for r in self.T_world_cam)
+        ):
+            raise _fail(f"{path}.T_world_cam", "expected a 4x4 matrix (list of 4 rows)")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input/output: name, element type and shape (str entries are symbolic dims)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture name (a key of the model registry) and its hyper-parameters."""
+
+    architecture: str = "para_dino_kv"
+    model_id: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+
+    def validate(self, path: str) -> None:
+        if not self.architecture:
+            raise _fail(f"{path}.architecture", "must be a non-empty registry name")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    dataset_id: str = ""
+    git_commit: str = ""
+    created: str = ""  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """The deployment contract of one trained PARA model. Build with `PolicySpec.from_dict`."""
+
+    spec_version: int = SPEC_VERSION
+    image: ImageSpec = field(default_factory=ImageSpec)
+    grid: GridSpec = field(default_factory=GridSpec)
+    window: WindowSpec = field(default_factory=WindowSpec)
+    height: LinearBinsSpec = field(default_factory=LinearBinsSpec)  # world Z, metres
+    gripper: GripperSpec = field(default_factory=GripperSpec)
+    rotation: RotationSpec = field(default_factory=RotationSpec)
+    camera: CameraSpec = field(default_factory=CameraSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    provenance: Provenance = field(default_factory=Provenance)
+    quaternion_order: Literal["xyzw"] = QUATERNION_ORDER
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.spec_version not in SUPPORTED_SPEC_VERSIONS:
+            raise _fail(
+                "spec_version",
+                f"unknown version {self.spec_version!r}; this build reads "
+                f"{list(SUPPORTED_SPEC_VERSIONS)} (re-export the model or upgrade para_ros)",
+            )
+        for f in dataclasses.fields(self):
+            part = getattr(self, f.name)
+            if hasattr(part, "validate"):
+                part.validate(f.name)
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PolicySpec:
+        if not isinstance(data, dict):
+            raise SpecError(f"PolicySpec: expected a JSON object, got {type(data).__name__}")
+        if "spec_version" not in data:
+            raise _fail("spec_version", "missing key (required to interpret the rest)")
+        version = data["spec_version"]
+        if type(version) is not int or version not in SUPPORTED_SPEC_VERSIONS:
+            raise _fail(
+                "spec_version",
+                f"unknown version {version!r}; this build reads {list(SUPPORTED_SPEC_VERSIONS)}",
+            )
+        return _build(cls, data, "")
+
+    @classmethod
+    def from_json(cls, text: str) -> PolicySpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"PolicySpec: not valid JSON ({exc})") from exc
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> PolicySpec:
+        return dataclasses.replace(self, **changes)
+
+
+# -- typed JSON loading with path-named errors -------------------------------------------
+
+
+def _to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise SpecError(f"PolicySpec: non-finite number {obj} cannot be serialised")
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return "list"
+    if dataclasses.is_dataclass(tp):
+        return "object"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise _fail(path, f"expected one of {_type_name(tp)}, got {value!r}")
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _convert(arg, value, path)
+            except SpecError:
+                continue
+        raise _fail(path, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _fail(path, f"expected a list, got {type(value).__name__}")
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        return tuple(_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise _fail(path, f"expected an object, got {type(value).__name__}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if type(value) is not bool:
+            raise _fail(path, f"expected a boolean, got {type(value).__name__} {value!r}")
+        return value
+    if tp is int:
+        if type(value) is not int:
+            raise _fail(path, f"expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is float:
+        if type(value) not in (int, float):
+            raise _fail(path, f"expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            raise _fail(path, f"expected a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(path, f"expected a string, got {type(value).__name__} {value!r}")
+        return value
+    raise _fail(path, f"unsupported field type {tp!r}")  # a bug in this module, not the input
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    where = path or "<root>"
+    if not isinstance(data, dict):
+        raise _fail(where, f"expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise _fail(where, f"unknown key(s) {unknown}; expected keys {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        sub = f"{path}.{name}" if path else name
+        if name not in data:
+            required = (
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            )
+            # Every key of a written spec is required: a missing key means a truncated or
+            # hand-edited file, and defaults would silently change the decode.
+            raise _fail(
+                sub,
+                "missing key"
+                + (" (required)" if required else f" (expected {_type_name(hints[name])})"),
+            )
+        kwargs[name] = _convert(hints[name], data[name], sub)
+    try:
+        return cls(**kwargs)
+    except SpecError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise _fail(where, str(exc)) from exc

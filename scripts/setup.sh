@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything para_ros needs on a fresh Debian/Ubuntu machine:
+#   * system libraries (only what the chosen extras need; apt, when run as root or with sudo),
+#   * a virtual environment in .venv (Python 3.10-3.12; PARA_PYTHON picks the interpreter),
+#   * `pip install -e .[extras]`, which also compiles the ROS 2 messages in msg/ (setup.py).
+# A stamp records what was installed; an unchanged tree and extras skip every step (< 1 s).
+#
+#   PARA_EXTRAS   comma list of pyproject extras (default: cpu,dev). `gpu` replaces `cpu`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+EXTRAS=${PARA_EXTRAS:-cpu,dev}
+VENV=${PARA_VENV:-$ROOT/.venv}
+PY=${PARA_PYTHON:-python3}
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+if [[ ",$EXTRAS," == *",gpu,"* && ",$EXTRAS," == *",cpu,"* ]]; then
+  say "PARA_EXTRAS has both cpu and gpu: onnxruntime and onnxruntime-gpu are the same module; pick one"
+  exit 2
+fi
+
+# -- system packages -----------------------------------------------------------------------
+apt_pkgs=()
+if [[ ",$EXTRAS," == *",sim,"* ]]; then
+  # MuJoCo headless rendering: EGL (default) and OSMesa (fallback, MUJOCO_GL=osmesa).
+  apt_pkgs+=(libegl1 libgl1 libosmesa6 libglfw3)
+fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  say "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# -- virtual environment -------------------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+  say "creating $VENV with $($PY --version 2>&1)"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null
+fi
+
+stamp_inputs() {
+  echo "$EXTRAS"
+  cat pyproject.toml setup.py CMakeLists.txt package.xml msg/*.msg
+}
+want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
+stamp="$VENV/.para_ros_setup"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f para_ros/msg/__init__.py ]]; then
+  exit 0
+fi
+
+say "pip install -e .[$EXTRAS] (builds the ROS 2 messages)"
+start=$(date +%s)
+log="$VENV/pip-install.log"
+if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[$EXTRAS]" >"$log" 2>&1; then
+  tail -n 60 "$log" >&2
+  say "pip install failed; full log: $log"
+  exit 1
+fi
+"$VENV/bin/python" -c "from para_ros.msg import PolicyAction, EpisodeStatus" \
+  || { say "message import failed after install"; exit 1; }
+echo "$want" > "$stamp"
+say "done in $(( $(date +%s) - start )) s"
