@@ -255,7 +255,7 @@ class PolicySpec:
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(self)
+        return to_jsonable(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
@@ -289,13 +289,21 @@ class PolicySpec:
 # -- typed JSON loading with path-named errors -------------------------------------------
 
 
-def _to_jsonable(obj: Any) -> Any:
+def parse(cls: type, data: Any, path: str = ""):
+    """Build one part of the contract (e.g. RotationSpec) from JSON data, validated."""
+    obj = _build(cls, data, path)
+    if hasattr(obj, "validate"):
+        obj.validate(path or cls.__name__)
+    return obj
+
+
+def to_jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
-        return {f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
+        return [to_jsonable(v) for v in obj]
     if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, float) and not math.isfinite(obj):
         raise SpecError(f"PolicySpec: non-finite number {obj} cannot be serialised")
     return obj

@@ -1,0 +1,58 @@
+"""Image adapters shared by training and deployment: encodings and resize with K rescale.
+
+Training resizes recorded frames with exactly these functions, so the deployed node feeds the
+model pixels prepared the same way. Images are uint8 (H, W, C) numpy arrays, row-major, top
+row first (upright).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from para_ros.core.geometry import scale_intrinsics
+
+# ROS sensor_msgs/Image encodings accepted as camera input -> (channels, RGB channel order).
+ENCODINGS = {
+    "rgb8": (3, (0, 1, 2)),
+    "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)),
+    "bgra8": (4, (2, 1, 0)),
+}
+
+
+class ImageFormatError(ValueError):
+    """An image has an encoding, size or layout the model cannot take."""
+
+
+def to_rgb(data: np.ndarray, encoding: str) -> np.ndarray:
+    """(H, W, C) uint8 in `encoding` -> (H, W, 3) uint8 RGB (a view when already rgb8)."""
+    if encoding not in ENCODINGS:
+        raise ImageFormatError(
+            f"unsupported image encoding {encoding!r}; expected one of {sorted(ENCODINGS)}"
+        )
+    channels, order = ENCODINGS[encoding]
+    if data.dtype != np.uint8 or data.ndim != 3 or data.shape[2] != channels:
+        raise ImageFormatError(
+            f"{encoding} image must be uint8 (H, W, {channels}), got {data.dtype} {data.shape}"
+        )
+    if order == (0, 1, 2) and channels == 3:
+        return data
+    return np.ascontiguousarray(data[:, :, list(order)])
+
+
+def resize_rgb(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear (antialiased) resize of (H, W, 3) uint8 to `hw` = (height, width)."""
+    if img.shape[:2] == tuple(hw):
+        return img
+    out = Image.fromarray(img).resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
+    return np.asarray(out)
+
+
+def prepare(img: np.ndarray, K: np.ndarray, hw: tuple[int, int]):
+    """Resize an upright RGB image to the model input (H, W) and return (image, K at that size).
+
+    Anisotropic resizes are exact for the geometry: fx, cx scale with W and fy, cy with H.
+    """
+    raw_hw = img.shape[:2]
+    return resize_rgb(img, hw), scale_intrinsics(K, raw_hw, hw)

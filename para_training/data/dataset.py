@@ -1,0 +1,88 @@
+"""Training samples: one image, the current EEF keypoint, and T future targets as classes.
+
+For frame f of an episode the targets are the frames f + stride * (t + 1), t = 0..T-1
+(clamped to the last frame: the robot holds its final pose), encoded with the PolicySpec by
+`para_ros.core.action_codec.encode_targets` (the same code replay evaluation uses).
+
+Item (all numpy -> torch by the default collate):
+    image          (H, W, 3) uint8     model-input RGB
+    start          (3,) float32        (u px, v px, h m) of the current EEF
+    voxel_index    (T,) int64          flattened z * Hg * Wg + y * Wg + x, or -100 when the
+                                       target leaves the image (ignored by the volume CE)
+    voxel          (T, 3) int64        (z, y, x)
+    gripper_bin    (T,) int64
+    rotation_bin   (T,) int64 | (T, 3) (euler mode)
+    target_pos     (T, 3) float64      world metres (for 3D error)
+    target_euler   (T, 3) float64      radians (for rotation error)
+    target_pixel   (T, 2) float64      projected (u, v)
+    K              (3, 3) float64      at model-input resolution
+    T_world_cam    (4, 4) float64
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from para_ros.core import geometry
+from para_ros.core.action_codec import Codecs, encode_targets
+from para_ros.core.contract import PolicySpec
+from para_ros.core.image import prepare
+from para_training.data.episode import Episode
+
+IGNORE_INDEX = -100
+
+
+def sample_index(episodes: list[Episode], episode_ids: list[int]) -> list[tuple[int, int]]:
+    """(episode, frame) pairs of every frame that has a future (all but the last)."""
+    return [(e, f) for e in episode_ids for f in range(max(len(episodes[e]) - 1, 1))]
+
+
+class ParaWindowDataset(Dataset):
+    def __init__(self, episodes: list[Episode], spec: PolicySpec, index: list[tuple[int, int]]):
+        self.episodes = episodes
+        self.spec = spec
+        self.codecs = Codecs.from_spec(spec)
+        self.index = index
+        self._euler = {e: episodes[e].eef_euler() for e in {e for e, _ in index}}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict:
+        spec = self.spec
+        e, f = self.index[k]
+        ep = self.episodes[e]
+        hw = (spec.image.height, spec.image.width)
+        T, stride = spec.window.steps, spec.window.stride
+        image, K = prepare(np.asarray(ep.rgb[f]), ep.K_at(f), hw)  # (H, W, 3), (3, 3)
+        T_wc = ep.T_world_cam_at(f)
+        future = np.minimum(f + stride * (np.arange(T) + 1), len(ep) - 1)  # (T,)
+        tg = encode_targets(
+            spec,
+            self.codecs,
+            ep.eef_pos[future],
+            self._euler[e][future],
+            ep.gripper[future],
+            K,
+            T_wc,
+        )
+        Hg, Wg = spec.grid.height, spec.grid.width
+        flat = tg.voxel[:, 0] * Hg * Wg + tg.voxel[:, 1] * Wg + tg.voxel[:, 2]  # (T,)
+        flat = np.where(tg.in_view, flat, IGNORE_INDEX)
+        uv0, _ = geometry.project(ep.eef_pos[f], K, T_wc)  # (2,)
+        start = np.array([uv0[0], uv0[1], ep.eef_pos[f, 2]], dtype=np.float32)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image)),
+            "start": torch.from_numpy(np.nan_to_num(start)),
+            "voxel_index": torch.from_numpy(flat.astype(np.int64)),
+            "voxel": torch.from_numpy(tg.voxel),
+            "gripper_bin": torch.from_numpy(tg.gripper_bins),
+            "rotation_bin": torch.from_numpy(tg.rotation_bins),
+            "target_pos": torch.from_numpy(ep.eef_pos[future]),
+            "target_euler": torch.from_numpy(self._euler[e][future]),
+            "target_pixel": torch.from_numpy(tg.pixels),
+            "K": torch.from_numpy(K),
+            "T_world_cam": torch.from_numpy(T_wc),
+        }

@@ -1,0 +1,203 @@
+"""`para-export CKPT -o model.onnx`: the deployable ONNX graph, with its contract inside.
+
+Graph (opset 18, fixed resolution, dynamic batch B):
+  inputs   image            uint8   (B, H, W, 3)   RGB; normalisation is inside the graph
+           start_keypoint   float32 (B, 3)         (u px, v px, h m) of the current EEF
+  outputs  voxel            int64   (B, T, 3)      argmax (z, y, x) over Z*Hg*Wg per step
+           voxel_prob       float32 (B, T)         its softmax probability
+           gripper_bin      int64   (B, T)
+           rotation_bin     int64   (B, T) | (B, T, 3) for euler
+           gripper_logits   float32 (B, T, n_grip)
+           rotation_logits  float32 (B, T, n_rot)
+           heatmap          float32 (B, T, Hg, Wg) max over z of the voxel probabilities
+The PolicySpec is stored in metadata_props["para.policy_spec"]. Decoding classes to world
+poses (ray/plane lift, bin centres) happens outside the graph in para_ros.core, where K and
+the camera pose of the live camera are known.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from para_ros.core.contract import PolicySpec, TensorSpec
+from para_ros.core.onnx_metadata import write_spec
+from para_training.checkpoint import load_model
+
+INPUT_NAMES = ("image", "start_keypoint")
+OUTPUT_NAMES = (
+    "voxel",
+    "voxel_prob",
+    "gripper_bin",
+    "rotation_bin",
+    "gripper_logits",
+    "rotation_logits",
+    "heatmap",
+)
+
+
+class ExportWrapper(nn.Module):
+    """The model plus argmax decoding into classes (what the runtime consumes)."""
+
+    def __init__(self, model: nn.Module, spec: PolicySpec):
+        super().__init__()
+        self.model = model
+        self.grid = (spec.grid.height, spec.grid.width)
+        self.euler = spec.rotation.mode == "euler"
+
+    def forward(self, image: torch.Tensor, start_keypoint: torch.Tensor):
+        out = self.model(image, start_keypoint)
+        vol = out["volume_logits"]  # (B, T, Z, Hg, Wg)
+        B, T = vol.shape[0], vol.shape[1]
+        Hg, Wg = self.grid
+        prob = torch.softmax(vol.reshape(B, T, -1), dim=-1)  # (B, T, Z*Hg*Wg)
+        conf, idx = prob.max(dim=-1)  # (B, T), (B, T)
+        voxel = torch.stack([idx // (Hg * Wg), (idx // Wg) % Hg, idx % Wg], dim=-1)  # (B,T,3)
+        heat = prob.reshape(B, T, -1, Hg, Wg).amax(dim=2)  # (B, T, Hg, Wg)
+        rot = out["rotation_logits"]  # (B, T, R)
+        rot_bin = rot.reshape(B, T, 3, -1).argmax(-1) if self.euler else rot.argmax(-1)
+        grip = out["gripper_logits"]  # (B, T, G)
+        return voxel, conf, grip.argmax(-1), rot_bin, grip, rot, heat
+
+
+def io_specs(spec: PolicySpec, cfg) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    H, W, T = spec.image.height, spec.image.width, spec.window.steps
+    Hg, Wg = spec.grid.height, spec.grid.width
+    rot_shape = ("batch", T, 3) if spec.rotation.mode == "euler" else ("batch", T)
+    inputs = (
+        TensorSpec("image", "uint8", ("batch", H, W, 3)),
+        TensorSpec("start_keypoint", "float32", ("batch", 3)),
+    )
+    outputs = (
+        TensorSpec("voxel", "int64", ("batch", T, 3)),
+        TensorSpec("voxel_prob", "float32", ("batch", T)),
+        TensorSpec("gripper_bin", "int64", ("batch", T)),
+        TensorSpec("rotation_bin", "int64", rot_shape),
+        TensorSpec("gripper_logits", "float32", ("batch", T, cfg.gripper_bins)),
+        TensorSpec("rotation_logits", "float32", ("batch", T, cfg.rotation_classes)),
+        TensorSpec("heatmap", "float32", ("batch", T, Hg, Wg)),
+    )
+    return inputs, outputs
+
+
+def example_inputs(spec: PolicySpec, batch: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    H, W = spec.image.height, spec.image.width
+    image = torch.randint(0, 256, (batch, H, W, 3), dtype=torch.uint8, generator=g)
+    u = torch.rand(batch, generator=g) * W
+    v = torch.rand(batch, generator=g) * H
+    h = spec.height.min + torch.rand(batch, generator=g) * (spec.height.max - spec.height.min)
+    return image, torch.stack([u, v, h], dim=1).float()
+
+
+def export_onnx(ckpt_dir: str | Path, out: str | Path, model_id: str = "") -> PolicySpec:
+    model, spec = load_model(ckpt_dir)
+    wrapper = ExportWrapper(model, spec).eval()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".onnx.partial")
+    batch = torch.export.Dim("batch", min=1, max=64)
+    # A batch of 2: a batch-1 example lets the exporter specialise the batch dim (RECIPES).
+    image, start = example_inputs(spec, 2)
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (image, start),
+            str(tmp),
+            dynamo=True,
+            opset_version=18,
+            external_data=False,
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_shapes={"image": {0: batch}, "start_keypoint": {0: batch}},
+            verbose=False,
+        )
+    inputs, outputs = io_specs(spec, model.cfg)
+    spec = spec.replace(
+        model=dataclasses.replace(
+            spec.model, model_id=model_id or out.stem, inputs=inputs, outputs=outputs
+        )
+    )
+    write_spec(tmp, spec)
+    tmp.replace(out)
+    return spec
+
+
+def parity(onnx_path: str | Path, ckpt_dir: str | Path, batch: int = 3, seed: int = 1) -> dict:
+    """ORT (CPU) vs PyTorch on random inputs: relative error of the float outputs and
+    agreement of the argmax outputs."""
+    import onnxruntime as ort
+
+    model, spec = load_model(ckpt_dir)
+    wrapper = ExportWrapper(model, spec).eval()
+    image, start = example_inputs(spec, batch, seed)
+    with torch.no_grad():
+        ref = [t.numpy() for t in wrapper(image, start)]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    got = sess.run(list(OUTPUT_NAMES), {"image": image.numpy(), "start_keypoint": start.numpy()})
+    report: dict[str, float] = {}
+    for name, r, g in zip(OUTPUT_NAMES, ref, got, strict=True):
+        if r.dtype.kind == "f":
+            report[f"{name}_rel_err"] = float(np.abs(r - g).max() / max(np.abs(r).max(), 1e-12))
+        else:
+            report[f"{name}_agreement"] = float((r == g).mean())
+    return report
+
+
+def quantize_int8(onnx_path: str | Path, out: str | Path) -> Path:
+    """Dynamic int8 quantisation of the weights (activations stay float)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from para_ros.core.onnx_metadata import read_spec
+
+    spec = read_spec(onnx_path)
+    out = Path(out)
+    quantize_dynamic(str(onnx_path), str(out), weight_type=QuantType.QInt8)
+    write_spec(out, spec.replace(model=dataclasses.replace(spec.model, model_id=out.stem)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="para-export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("checkpoint", help="checkpoint folder (model.safetensors + config.json)")
+    ap.add_argument("-o", "--output", required=True, help="output .onnx")
+    ap.add_argument("--model-id", default="", help="id published by the node (default: name)")
+    ap.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
+    args = ap.parse_args(argv)
+    try:
+        spec = export_onnx(args.checkpoint, args.output, args.model_id)
+    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+        print(f"para-export: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB), "
+        f"T={spec.window.steps} Z={spec.height.n_bins} grid {spec.grid.height}x"
+        f"{spec.grid.width} image {spec.image.height}x{spec.image.width}"
+    )
+    rep = parity(args.output, args.checkpoint)
+    print("parity fp32 (ORT CPU vs torch): " + ", ".join(f"{k}={v:.3g}" for k, v in rep.items()))
+    if args.int8:
+        q = quantize_int8(args.output, Path(args.output).with_suffix(".int8.onnx"))
+        rep = parity(q, args.checkpoint)
+        print(f"wrote {q} ({q.stat().st_size / 1e6:.1f} MB)")
+        print(
+            "parity int8 (ORT CPU vs torch fp32): "
+            + ", ".join(f"{k}={v:.3g}" for k, v in rep.items())
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

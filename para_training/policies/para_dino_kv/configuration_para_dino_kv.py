@@ -1,0 +1,124 @@
+"""Configuration of the 5-layer DINO-KV PARA model (seed: "5L transformer + sin z/t + PCA-1D").
+
+Sizes that come from the data (T steps, Z height bins, gripper bins, rotation classes, image and
+grid size) are fields too, so the model is built from this config alone; `from_spec` fills them
+from a PolicySpec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from para_ros.core.contract import PolicySpec
+
+
+@dataclass
+class ParaDinoKVConfig:
+    # backbone (timm) ------------------------------------------------------------------------
+    backbone: str = field(
+        default="vit_small_patch14_dinov2",
+        metadata={"help": "timm model name (vit_small_patch14_dinov2, vit_small_patch16_dinov3)"},
+    )
+    backbone_weights: str = field(
+        default="",
+        metadata={
+            "help": "local weights file for the backbone (.safetensors or .pth); '' = "
+            "random init. Never downloaded."
+        },
+    )
+    freeze_backbone: bool = field(default=False, metadata={"help": "train only the head"})
+    # overrides of the timm architecture, for small models (0 = keep the timm default)
+    vit_embed_dim: int = field(default=0, metadata={"help": "ViT width override (0 = default)"})
+    vit_depth: int = field(default=0, metadata={"help": "ViT depth override (0 = default)"})
+    vit_heads: int = field(default=0, metadata={"help": "ViT heads override (0 = default)"})
+    vit_patch_size: int = field(default=0, metadata={"help": "patch size override (0 = default)"})
+    # input / output sizes (from the PolicySpec) --------------------------------------------
+    image_height: int = 224
+    image_width: int = 224
+    grid_height: int = 56
+    grid_width: int = 56
+    steps: int = 6  # T
+    height_bins: int = 32  # Z
+    gripper_bins: int = 32
+    rotation_classes: int = 48  # pca1d: 48 (seed); euler: 3 x n; kmeans: K
+    rotation_mode: str = "pca1d"
+    height_min: float = 0.0  # world Z range of the height bins, metres (normalises start h)
+    height_max: float = 1.0
+    # head ------------------------------------------------------------------------------------
+    d_feat: int = field(default=48, metadata={"help": "per-cell feature width (seed: 48)"})
+    refine_convs: int = field(default=2, metadata={"help": "3x3 conv + GELU layers in refine"})
+    d_model: int = field(default=256, metadata={"help": "query-token width"})
+    n_heads: int = field(default=8, metadata={"help": "attention heads in the head"})
+    tf_layers: int = field(default=5, metadata={"help": "transformer layers (seed: 5)"})
+    ff_mult: int = field(default=4, metadata={"help": "feed-forward width multiple"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout in the head"})
+
+    def __post_init__(self) -> None:
+        positive = [
+            f.name
+            for f in fields(self)
+            if f.type in ("int", int)
+            and not f.name.startswith("vit_")
+            and f.name != "refine_convs"
+        ]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ParaDinoKVConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.refine_convs < 0:
+            raise ValueError("ParaDinoKVConfig.refine_convs must be >= 0")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"ParaDinoKVConfig: d_model ({self.d_model}) must be divisible by n_heads "
+                f"({self.n_heads})"
+            )
+        if self.rotation_mode == "euler" and self.rotation_classes % 3:
+            raise ValueError("ParaDinoKVConfig: euler rotation_classes must be 3 x n_bins")
+        if not self.height_max > self.height_min:
+            raise ValueError("ParaDinoKVConfig: needs height_min < height_max")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ParaDinoKVConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def from_spec(cls, spec: PolicySpec, **hparams) -> ParaDinoKVConfig:
+        sizes = dict(
+            image_height=spec.image.height,
+            image_width=spec.image.width,
+            grid_height=spec.grid.height,
+            grid_width=spec.grid.width,
+            steps=spec.window.steps,
+            height_bins=spec.height.n_bins,
+            gripper_bins=spec.gripper.n_bins,
+            rotation_classes=spec.rotation.n_classes,
+            rotation_mode=spec.rotation.mode,
+            height_min=spec.height.min,
+            height_max=spec.height.max,
+        )
+        return cls(**{**hparams, **sizes})
+
+    def hyperparameters(self) -> dict:
+        """Everything but the data-derived sizes: what a user chooses."""
+        sizes = {
+            "image_height",
+            "image_width",
+            "grid_height",
+            "grid_width",
+            "steps",
+            "height_bins",
+            "gripper_bins",
+            "rotation_classes",
+            "rotation_mode",
+            "height_min",
+            "height_max",
+        }
+        return {k: v for k, v in asdict(self).items() if k not in sizes}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ParaDinoKVConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"ParaDinoKVConfig: unknown key(s) {unknown}")
+        return cls(**d)

@@ -1,0 +1,233 @@
+"""The 5-layer DINO-KV PARA model (DESIGN §3; seed "5L transformer + sin z/t + PCA-1D rotation").
+
+    image (B, H, W, 3) uint8 RGB ──normalise──> timm DINO ViT ──> patch tokens (B, P, C)
+      ├─ refine: 1x1 conv -> d_feat, bilinear to the grid, 3x3 conv + GELU, + y/x embeddings,
+      │          + start marker  ──> cell features F (B, d_feat, Hg, Wg)
+      └─ memory: Linear(C -> d_model) + y/x embeddings, plus the start-keypoint token
+    queries: T*Z volume tokens (t, z) and T action tokens, fixed sin/cos `t_sin`, `z_sin`
+      ──> tf_layers x [self-attn among queries, cross-attn to memory, FFN] ──>
+    volume logits  (B, T, Z, Hg, Wg) = <key(t, z), F(y, x)> / sqrt(d_feat) * exp(temperature)
+    gripper logits (B, T, n_grip)       from the action tokens
+    rotation logits (B, T, n_rot)       from the action tokens (pca1d: one CE over 48 bins)
+
+The start keypoint is (u, v, h): the current EEF pixel in model-input pixels and its world
+height in metres; the height range used to normalise h is a buffer taken from the PolicySpec.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from para_training.policies.para_dino_kv.configuration_para_dino_kv import ParaDinoKVConfig
+
+# DINOv2/v3 were trained on ImageNet-normalised RGB (timm's pretrained_cfg for these models).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def sincos_table(n: int, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """(n, dim) fixed sinusoidal encodings of positions 0..n-1 (Vaswani et al. 2017)."""
+    pos = torch.arange(n, dtype=torch.float32)[:, None]  # (n, 1)
+    freq = torch.exp(-math.log(max_period) * torch.arange(0, dim, 2) / dim)  # (dim/2,)
+    table = torch.zeros(n, dim)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return table
+
+
+def fourier_features(x: torch.Tensor, n_freq: int) -> torch.Tensor:
+    """(B, k) values in ~[0, 1] -> (B, k * 2 * n_freq) sin/cos features."""
+    freqs = (2.0 ** torch.arange(n_freq, device=x.device, dtype=x.dtype)) * math.pi  # (n_freq,)
+    ang = x[..., None] * freqs  # (B, k, n_freq)
+    return torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(1)  # (B, k * 2 n_freq)
+
+
+def build_backbone(cfg: ParaDinoKVConfig) -> nn.Module:
+    """timm ViT by name at the model's fixed input size; random init, never a hub download."""
+    overrides = {
+        k: v
+        for k, v in dict(
+            embed_dim=cfg.vit_embed_dim,
+            depth=cfg.vit_depth,
+            num_heads=cfg.vit_heads,
+            patch_size=cfg.vit_patch_size,
+        ).items()
+        if v
+    }
+    try:
+        model = timm.create_model(
+            cfg.backbone,
+            pretrained=False,
+            num_classes=0,
+            img_size=(cfg.image_height, cfg.image_width),
+            **overrides,
+        )
+    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        raise ValueError(
+            f"unknown timm backbone {cfg.backbone!r}: {exc}. DINO ViTs in timm include "
+            f"{timm.list_models('*dino*')[:8]}"
+        ) from exc
+    if cfg.backbone_weights:
+        load_backbone_weights(model, cfg.backbone_weights)
+    return model
+
+
+def load_backbone_weights(model: nn.Module, path: str) -> None:
+    """Load a local weights file (safetensors, or a torch file read with weights_only=True).
+
+    timm's own checkpoint filter of the model's family adapts it (position embeddings resampled
+    to this input size once, patch embedding resized), as a hub load would.
+    """
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model", state.get("state_dict", state))
+    filter_fn = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
+    if filter_fn is not None:
+        state = filter_fn(state, model)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    print(
+        f"backbone weights {path}: loaded {len(state) - len(unexpected)} tensors, "
+        f"missing {len(missing)}, unexpected {len(unexpected)}"
+    )
+
+
+class ParaDinoKV(nn.Module):
+    def __init__(self, cfg: ParaDinoKVConfig):
+        super().__init__()
+        self.cfg = cfg
+        T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
+        D, Df = cfg.d_model, cfg.d_feat
+        self.backbone = build_backbone(cfg)
+        if cfg.freeze_backbone:
+            self.backbone.requires_grad_(False)
+        C = self.backbone.num_features
+        self.n_prefix = self.backbone.num_prefix_tokens
+        self.patch_hw = tuple(self.backbone.patch_embed.grid_size)  # (Hp, Wp)
+        Hp, Wp = self.patch_hw
+
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
+        self.register_buffer(
+            "height_range", torch.tensor([cfg.height_min, cfg.height_max]), persistent=False
+        )
+
+        # refine: patch tokens -> per-cell features F
+        self.feat_proj = nn.Conv2d(C, Df, kernel_size=1)
+        layers: list[nn.Module] = []
+        for _ in range(cfg.refine_convs):
+            layers += [nn.Conv2d(Df, Df, kernel_size=3, padding=1), nn.GELU()]
+        self.refine = nn.Sequential(*layers)
+        self.cell_y_emb = nn.Parameter(torch.zeros(1, Df, Hg, 1))  # learned y embedding
+        self.cell_x_emb = nn.Parameter(torch.zeros(1, Df, 1, Wg))  # learned x embedding
+        self.start_marker = nn.Parameter(torch.zeros(1, Df, 1, 1))  # marks the EEF cell in F
+
+        # memory for cross-attention: image tokens + the start-keypoint token
+        self.mem_proj = nn.Linear(C, D)
+        self.mem_y_emb = nn.Parameter(torch.zeros(1, Hp, 1, D))
+        self.mem_x_emb = nn.Parameter(torch.zeros(1, 1, Wp, D))
+        self.n_start_freq = 8
+        self.start_proj = nn.Sequential(
+            nn.Linear(3 * 2 * self.n_start_freq, D), nn.GELU(), nn.Linear(D, D)
+        )
+        self.start_token_emb = nn.Parameter(torch.zeros(1, 1, D))  # learned "this is the EEF"
+
+        # queries: fixed sin/cos t and z encodings (seed v9: `z_sin`, `t_sin` buffers)
+        self.register_buffer("z_sin", sincos_table(Z, D))  # (Z, D)
+        self.register_buffer("t_sin", sincos_table(T, D))  # (T, D)
+        self.volume_query = nn.Parameter(torch.zeros(1, 1, 1, D))
+        self.action_query = nn.Parameter(torch.zeros(1, 1, D))
+        layer = nn.TransformerDecoderLayer(
+            d_model=D,
+            nhead=cfg.n_heads,
+            dim_feedforward=cfg.ff_mult * D,
+            dropout=cfg.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.decoder = nn.TransformerDecoder(layer, num_layers=cfg.tf_layers)
+        self.out_norm = nn.LayerNorm(D)
+
+        # heads
+        self.key_out = nn.Linear(D, Df)
+        self.temperature = nn.Parameter(torch.zeros(()))  # logits scale = exp(temperature)
+        self.gripper_out = nn.Linear(D, cfg.gripper_bins)
+        self.rotation_out = nn.Linear(D, cfg.rotation_classes)
+        for p in (
+            self.cell_y_emb,
+            self.cell_x_emb,
+            self.mem_y_emb,
+            self.mem_x_emb,
+            self.start_marker,
+            self.start_token_emb,
+            self.volume_query,
+            self.action_query,
+        ):
+            nn.init.normal_(p, std=0.02)
+
+    # -------------------------------------------------------------------------------------
+    def forward(self, image: torch.Tensor, start: torch.Tensor) -> dict[str, torch.Tensor]:
+        """image (B, H, W, 3) uint8 RGB; start (B, 3) = (u px, v px, h m) -> logits dict."""
+        cfg = self.cfg
+        B = image.shape[0]
+        T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
+        Hp, Wp = self.patch_hw
+        x = image.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
+        x = (x - self.pixel_mean) / self.pixel_std
+        tokens = self.backbone.forward_features(x)  # (B, prefix + Hp*Wp, C)
+        patches = tokens[:, self.n_prefix :]  # (B, Hp*Wp, C)
+
+        # cell features F
+        pmap = patches.transpose(1, 2).reshape(B, -1, Hp, Wp)  # (B, C, Hp, Wp)
+        feat = self.feat_proj(pmap)  # (B, Df, Hp, Wp)
+        feat = F.interpolate(feat, size=(Hg, Wg), mode="bilinear", align_corners=False)
+        feat = feat + self.refine(feat)  # (B, Df, Hg, Wg)
+        feat = feat + self.cell_y_emb + self.cell_x_emb
+        u, v = start[:, 0], start[:, 1]  # (B,), (B,) model-input pixels
+        ci = torch.clamp(torch.floor(v * Hg / cfg.image_height), 0, Hg - 1)  # (B,)
+        cj = torch.clamp(torch.floor(u * Wg / cfg.image_width), 0, Wg - 1)  # (B,)
+        rows = torch.arange(Hg, device=image.device, dtype=ci.dtype)
+        cols = torch.arange(Wg, device=image.device, dtype=cj.dtype)
+        mark = (rows[None, :, None] == ci[:, None, None]) & (
+            cols[None, None, :] == cj[:, None, None]
+        )  # (B, Hg, Wg)
+        feat = feat + mark[:, None].to(feat.dtype) * self.start_marker  # (B, Df, Hg, Wg)
+
+        # memory tokens
+        mem = self.mem_proj(patches).view(B, Hp, Wp, -1)  # (B, Hp, Wp, D)
+        mem = (mem + self.mem_y_emb + self.mem_x_emb).reshape(B, Hp * Wp, -1)
+        hmin, hmax = self.height_range[0], self.height_range[1]
+        start_n = torch.stack(
+            [u / cfg.image_width, v / cfg.image_height, (start[:, 2] - hmin) / (hmax - hmin)],
+            dim=1,
+        )  # (B, 3) ~[0, 1]
+        start_tok = self.start_proj(fourier_features(start_n, self.n_start_freq))  # (B, D)
+        start_tok = start_tok[:, None] + self.start_token_emb  # (B, 1, D)
+        memory = torch.cat([mem, start_tok], dim=1)  # (B, Hp*Wp + 1, D)
+
+        # queries
+        vq = self.volume_query + self.t_sin[None, :, None] + self.z_sin[None, None]  # (1,T,Z,D)
+        aq = self.action_query + self.t_sin[None]  # (1, T, D)
+        queries = torch.cat([vq.reshape(1, T * Z, -1), aq], dim=1).expand(B, -1, -1)
+        out = self.out_norm(self.decoder(queries, memory))  # (B, T*Z + T, D)
+        vol_tok = out[:, : T * Z]  # (B, T*Z, D)
+        act_tok = out[:, T * Z :]  # (B, T, D)
+
+        keys = self.key_out(vol_tok).view(B, T, Z, -1)  # (B, T, Z, Df)
+        scale = torch.exp(self.temperature) / math.sqrt(cfg.d_feat)
+        volume = torch.einsum("btzd,bdyx->btzyx", keys, feat) * scale  # (B, T, Z, Hg, Wg)
+        return {
+            "volume_logits": volume,
+            "gripper_logits": self.gripper_out(act_tok),  # (B, T, n_grip)
+            "rotation_logits": self.rotation_out(act_tok),  # (B, T, n_rot)
+        }
