@@ -198,6 +198,8 @@ def train(
     val_ds = (
         ParaWindowDataset(episodes, spec, sample_index(episodes, val_ids)) if val_ids else None
     )
+    if distributed:
+        log(f"distributed: world_size={world} backend={dist.get_backend()} device={device}")
     log(
         f"data: {len(episodes)} episodes ({len(train_ids)} train / {len(val_ids)} val), "
         f"{len(train_ds)} training samples; T={spec.window.steps} stride={spec.window.stride} "

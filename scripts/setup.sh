@@ -5,11 +5,11 @@
 #   * `pip install -e .[extras]`, which also compiles the ROS 2 messages in msg/ (setup.py).
 # A stamp records what was installed; an unchanged tree and extras skip every step (< 1 s).
 #
-#   PARA_EXTRAS   comma list of pyproject extras (default: cpu,dev). `gpu` replaces `cpu`.
+#   PARA_EXTRAS   comma list of pyproject extras (default: cpu,dev,train). `gpu` replaces `cpu`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-EXTRAS=${PARA_EXTRAS:-cpu,dev}
+EXTRAS=${PARA_EXTRAS:-cpu,dev,train}
 VENV=${PARA_VENV:-$ROOT/.venv}
 PY=${PARA_PYTHON:-python3}
 
