@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import random
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,26 +19,13 @@ for _k, _v in {
 }.items():
     os.environ.setdefault(_k, _v)
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.ros_helpers.env import REPO, ros_isolated_env  # noqa: E402
 
-# One ROS domain for this pytest process, chosen at random in 1..100 (valid on Linux, and
-# away from the default 0) so that concurrent runs on one machine do not see each other.
-_DOMAIN_ID = str(random.SystemRandom().randint(1, 100))
+__all__ = ["REPO", "ros_isolated_env"]
 
-
-def ros_isolated_env(log_dir: Path) -> dict[str, str]:
-    """Environment for a process that uses ROS 2: loopback discovery only, our own domain,
-    logs in `log_dir`. The full parent environment is kept: the ROS wheels' bootstrapper
-    marks its re-exec in an inherited variable, and a child without LD_LIBRARY_PATH fails."""
-    env = dict(os.environ)
-    env.update(
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",  # kilted ignores ROS_LOCALHOST_ONLY
-        ROS_DOMAIN_ID=_DOMAIN_ID,
-        ROS_LOG_DIR=str(log_dir),
-        RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+# The test process itself runs rclpy too (drivers): the same isolation as its children.
+_LOG_DIR = Path(tempfile.mkdtemp(prefix="para_ros_test_log_"))
+os.environ.update(ros_isolated_env(_LOG_DIR))
 
 
 @pytest.fixture

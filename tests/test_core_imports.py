@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.ros_helpers.env import REPO
 
 
 def test_core_is_pure():

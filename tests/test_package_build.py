@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.ros_helpers.env import REPO
 
 
 def test_package_xml_is_format3_ament_cmake():

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
 from tests.ros_helpers.action_pubsub import make_action, to_dict
+from tests.ros_helpers.env import REPO
 
 pytestmark = pytest.mark.ros
 

@@ -14,7 +14,7 @@ import pytest
 from para_ros.core.onnx_metadata import read_spec
 from para_training.data.hdf5_io import write_hdf5
 from para_training.export import OUTPUT_NAMES, export_onnx, parity, quantize_int8
-from tests.conftest import REPO
+from tests.ros_helpers.env import REPO
 
 
 def test_ddp_two_processes_one_epoch(tmp_path, episodes):

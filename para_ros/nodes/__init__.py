@@ -1,0 +1,1 @@
+"""ROS 2 nodes: thin adapters around the pure core and runtime."""

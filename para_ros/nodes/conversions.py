@@ -1,0 +1,76 @@
+"""Stateless ROS message <-> numpy conversions (cv_bridge-style, without cv_bridge)."""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
+from sensor_msgs.msg import CameraInfo, Image
+
+from para_ros.core.image import ENCODINGS, ImageFormatError, to_rgb
+
+
+def stamp_to_sec(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image -> (H, W, 3) uint8 RGB; ImageFormatError says what is wrong."""
+    if msg.encoding not in ENCODINGS:
+        raise ImageFormatError(
+            f"unsupported image encoding {msg.encoding!r}; expected one of {sorted(ENCODINGS)}"
+        )
+    channels = ENCODINGS[msg.encoding][0]
+    if msg.height == 0 or msg.width == 0 or msg.step < msg.width * channels:
+        raise ImageFormatError(f"bad image geometry {msg.width}x{msg.height} step {msg.step}")
+    if len(msg.data) != msg.height * msg.step:
+        raise ImageFormatError(
+            f"image data has {len(msg.data)} bytes, expected height*step = {msg.height * msg.step}"
+        )
+    buf = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)  # zero copy
+    return to_rgb(
+        buf[:, : msg.width * channels].reshape(msg.height, msg.width, channels), msg.encoding
+    )
+
+
+def rgb_to_image(rgb: np.ndarray, stamp, frame_id: str) -> Image:
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()  # never assign an array
+    return msg
+
+
+def camera_info_to_K(msg: CameraInfo) -> np.ndarray:
+    return np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+
+
+def pose_to_arrays(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """-> (position (3,), quaternion (4,) x y z w)."""
+    p, q = pose.position, pose.orientation
+    return np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
+
+
+def make_pose(position, quat_xyzw) -> Pose:
+    return Pose(
+        position=Point(x=float(position[0]), y=float(position[1]), z=float(position[2])),
+        orientation=Quaternion(
+            x=float(quat_xyzw[0]),
+            y=float(quat_xyzw[1]),
+            z=float(quat_xyzw[2]),
+            w=float(quat_xyzw[3]),
+        ),
+    )
+
+
+def make_pose_stamped(position, quat_xyzw, stamp, frame_id: str) -> PoseStamped:
+    msg = PoseStamped(pose=make_pose(position, quat_xyzw))
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def make_vector3(v) -> Vector3:
+    return Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))

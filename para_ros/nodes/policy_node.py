@@ -1,0 +1,417 @@
+"""`para_policy`: camera + robot state in, PARA action chunks and EEF commands out.
+
+A thin adapter: callbacks only store the newest inputs; one worker thread converts the newest
+image, calls `OnnxPolicy.infer` (pure runtime), gates the result (`runtime.safety.gate`) and
+publishes. Nothing it cannot trust leaves as a command; every skipped frame is counted by
+reason in /diagnostics.
+
+Subscribes: image (sensor-data QoS, keep last 1), camera_info, joint_states, eef_pose.
+Publishes:  ~/action (para_ros/PolicyAction, every inference), ~/eef_target (PoseStamped),
+            ~/gripper_command (Float64), ~/rotation (Vector3Stamped, euler xyz rad),
+            ~/trajectory (nav_msgs/Path), ~/heatmap (Image, optional), /diagnostics.
+Parameters: para_ros/nodes/policy_params.py (documented in config/deploy.yaml).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, Vector3Stamped
+from nav_msgs.msg import Path
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64
+
+from para_ros.core.contract import SpecError
+from para_ros.core.geometry import pose_matrix
+from para_ros.core.image import ImageFormatError
+from para_ros.msg import PolicyAction
+from para_ros.nodes import conversions as cv
+from para_ros.nodes.policy_params import PARAMS
+from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
+from para_ros.runtime.onnx_policy import ModelLoadError, Observation, ObservationError, OnnxPolicy
+from para_ros.runtime.safety import SafetyConfig, Watchdog, gate
+
+
+class StartupError(RuntimeError):
+    """The node cannot start with these parameters and this model."""
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("para_policy", **kwargs)
+        for p in PARAMS:
+            self.declare_parameter(
+                p.name, p.default, ParameterDescriptor(description=p.description)
+            )
+        P = {p.name: self.get_parameter(p.name).value for p in PARAMS}
+        self.P = P
+        if not P["model_path"]:
+            raise StartupError("parameter model_path is empty: pass the ONNX model to run")
+        try:
+            self.policy = OnnxPolicy(P["model_path"], P["providers"], int(P["threads"]))
+        except (ModelLoadError, SpecError) as exc:
+            raise StartupError(str(exc)) from exc
+        spec = self.policy.spec
+        if spec.camera.world_frame != P["world_frame"]:
+            raise StartupError(
+                f"the model's world frame is {spec.camera.world_frame!r} but parameter "
+                f"world_frame is {P['world_frame']!r}: the contract disagrees with the "
+                "parameters"
+            )
+        if P["expected_model_id"] and P["expected_model_id"] != self.policy.model_id:
+            raise StartupError(
+                f"model id is {self.policy.model_id!r}, expected {P['expected_model_id']!r}"
+            )
+        if not 0 <= P["execute_step"] < spec.window.steps:
+            raise StartupError(
+                f"execute_step {P['execute_step']} is outside the model's "
+                f"chunk of T={spec.window.steps} steps"
+            )
+        try:
+            self.safety = SafetyConfig(
+                workspace_min=tuple(P["workspace_min"]),
+                workspace_max=tuple(P["workspace_max"]),
+                max_step_m=float(P["max_step"]),
+                min_confidence=float(P["min_confidence"]),
+                execute_step=int(P["execute_step"]),
+            )
+            self.watchdog = Watchdog(float(P["watchdog_timeout"]))
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        self.T_world_cam = self._camera_pose(P["camera_pose"])
+        self.K_param = None
+        if any(P["camera_matrix"]):
+            if len(P["camera_matrix"]) != 9:
+                raise StartupError("camera_matrix needs 9 values (row-major K)")
+            self.K_param = np.asarray(P["camera_matrix"], dtype=np.float64).reshape(3, 3)
+
+        # state shared between callbacks and the worker
+        self._lock = threading.Condition()
+        self._latest_image: Image | None = None
+        self._camera_info: CameraInfo | None = None
+        self._eef = StampedBuffer(400)
+        self._joints = StampedBuffer(400)
+        self._rates = {
+            k: RateMeter() for k in ("image", "camera_info", "eef_pose", "joint_states", "action")
+        }
+        self.latency = {k: LatencyStats() for k in ("inference", "total", "image_age")}
+        self.skips = SkipCounter()
+        self.processed = 0
+        self.commands = 0
+        self._last_command: PoseStamped | None = None
+        self._holding = ""
+        self._running = True
+
+        qos = QoSProfile(depth=10)
+        self.create_subscription(Image, P["image_topic"], self._on_image, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, P["camera_info_topic"], self._on_camera_info, qos)
+        self.create_subscription(JointState, P["joint_states_topic"], self._on_joints, qos)
+        self.create_subscription(PoseStamped, P["eef_pose_topic"], self._on_eef, qos)
+        self.pub_action = self.create_publisher(PolicyAction, "~/action", qos)
+        self.pub_target = self.create_publisher(PoseStamped, "~/eef_target", qos)
+        self.pub_grip = self.create_publisher(Float64, "~/gripper_command", qos)
+        self.pub_rot = self.create_publisher(Vector3Stamped, "~/rotation", qos)
+        self.pub_path = self.create_publisher(Path, "~/trajectory", qos)
+        self.pub_heat = (
+            self.create_publisher(Image, "~/heatmap", qos) if P["publish_heatmap"] else None
+        )
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos)
+
+        warm_ms = self.policy.warmup(int(P["warmup_runs"])) if P["warmup_runs"] > 0 else 0.0
+        self.get_logger().info(
+            f"model {self.policy.model_id} ({P['model_path']}): T={spec.window.steps} "
+            f"dt={spec.window.dt:.3f}s image {spec.image.height}x{spec.image.width}; "
+            f"providers in use {self.policy.providers} (requested {P['providers']}); "
+            f"warm-up {warm_ms:.1f} ms"
+        )
+        self.create_timer(float(P["diagnostics_period"]), self._publish_diagnostics)
+        self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch)
+        self._worker = threading.Thread(target=self._work, name="para_policy_infer", daemon=True)
+        self._worker.start()
+
+    # -- parameters --------------------------------------------------------------------
+    def _camera_pose(self, values) -> np.ndarray:
+        values = list(values)
+        if len(values) != 7:
+            raise StartupError("camera_pose needs 7 values: x y z qx qy qz qw")
+        if not any(values):
+            T = self.policy.spec.camera.T_world_cam
+            if not T:
+                raise StartupError(
+                    "camera_pose is unset and the model records no training "
+                    "camera: set camera_pose (x y z qx qy qz qw)"
+                )
+            return np.asarray(T, dtype=np.float64)
+        q = np.asarray(values[3:], dtype=np.float64)
+        if not np.isfinite(values).all() or abs(np.linalg.norm(q) - 1.0) > 1e-3:
+            raise StartupError(f"camera_pose quaternion {q.tolist()} is not a unit quaternion")
+        return pose_matrix(values[:3], q)
+
+    # -- callbacks: store only -----------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, msg: Image) -> None:
+        now = self._now()
+        self._rates["image"].tick(now)
+        self.watchdog.feed("image", now)
+        with self._lock:
+            if self._latest_image is not None:
+                self.skips.add("superseded", "a newer image arrived before inference")
+            self._latest_image = msg
+            self._lock.notify()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._rates["camera_info"].tick(self._now())
+        self._camera_info = msg
+
+    def _on_eef(self, msg: PoseStamped) -> None:
+        now = self._now()
+        self._rates["eef_pose"].tick(now)
+        pos, quat = cv.pose_to_arrays(msg.pose)
+        if msg.header.frame_id and msg.header.frame_id != self.P["world_frame"]:
+            self.skips.add(
+                "eef_frame",
+                f"EEF pose in {msg.header.frame_id!r}, expected {self.P['world_frame']!r}",
+            )
+            return
+        if not (np.isfinite(pos).all() and np.isfinite(quat).all()):
+            self.skips.add("eef_nonfinite", "EEF pose has NaN/inf")
+            return
+        self.watchdog.feed("eef_pose", now)
+        self._eef.add(cv.stamp_to_sec(msg.header.stamp), (pos, quat))
+
+    def _on_joints(self, msg: JointState) -> None:
+        now = self._now()
+        self._rates["joint_states"].tick(now)
+        pos = np.asarray(msg.position, dtype=np.float64)
+        if not np.isfinite(pos).all():
+            self.skips.add("joints_nonfinite", "joint state has NaN/inf")
+            self._joints.add(cv.stamp_to_sec(msg.header.stamp), None)  # a bad state, on record
+            return
+        self.watchdog.feed("joint_states", now)
+        self._joints.add(cv.stamp_to_sec(msg.header.stamp), pos)
+
+    # -- the worker: newest image only ----------------------------------------------------
+    def _work(self) -> None:
+        while self._running and rclpy.ok():
+            with self._lock:
+                if self._latest_image is None:
+                    self._lock.wait(timeout=0.1)
+                msg, self._latest_image = self._latest_image, None
+            if msg is None:
+                continue
+            try:
+                self._process(msg)
+            except Exception as exc:  # never let one bad frame kill the node
+                self.skips.add("internal_error", f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}")
+
+    def _skip(self, category: str, detail: str) -> None:
+        self.skips.add(category, detail)
+        self.get_logger().warn(f"frame skipped ({category}): {detail}", throttle_duration_sec=2.0)
+
+    def _process(self, msg: Image) -> None:
+        P = self.P
+        t0 = time.perf_counter()
+        stamp = cv.stamp_to_sec(msg.header.stamp)
+        age = self._now() - stamp
+        if age > P["max_image_age"]:
+            return self._skip(
+                "stale_image", f"image is {age:.3f} s old (max_image_age {P['max_image_age']} s)"
+            )
+        info = self._camera_info
+        if self.K_param is not None:
+            K = self.K_param
+        elif info is None:
+            return self._skip(
+                "no_camera_info",
+                f"no CameraInfo on {P['camera_info_topic']} and camera_matrix is unset",
+            )
+        else:
+            K = cv.camera_info_to_K(info)
+            if (info.width, info.height) != (msg.width, msg.height):
+                return self._skip(
+                    "image_size",
+                    f"image is {msg.width}x{msg.height} but "
+                    f"camera_info is {info.width}x{info.height}",
+                )
+        try:
+            rgb = cv.image_to_rgb(msg)
+        except ImageFormatError as exc:
+            return self._skip("image_format", str(exc))
+        eef = self._eef.nearest(stamp, P["state_tolerance"])
+        if eef is None:
+            return self._skip(
+                "no_eef_pose", f"no EEF pose within {P['state_tolerance']} s of the image stamp"
+            )
+        if P["require_joint_states"]:
+            js = self._joints.nearest(stamp, P["state_tolerance"])
+            if js is None:
+                return self._skip(
+                    "no_joint_states",
+                    f"no joint state within {P['state_tolerance']} s of the image stamp",
+                )
+            if js[0] is None:
+                return self._skip("joints_nonfinite", "joint state at the image stamp has NaN/inf")
+        (pos, _quat), _dt = eef
+        try:
+            res = self.policy.infer(
+                Observation(rgb, K, self.T_world_cam, pos), with_heatmap=self.pub_heat is not None
+            )
+        except ObservationError as exc:
+            return self._skip("observation", str(exc))
+        self.processed += 1
+        cmd, reason = gate(res.chunk, pos, self.safety)
+        total_ms = (time.perf_counter() - t0) * 1e3
+        self.latency["inference"].add(res.inference_ms)
+        self.latency["total"].add(total_ms)
+        self.latency["image_age"].add(age * 1e3)
+        self._publish(msg, res, cmd, reason, age)
+        if cmd is None:
+            self.skips.add("unsafe_output", reason)
+
+    # -- publishing -----------------------------------------------------------------------
+    def _publish(self, img: Image, res, cmd, reason: str, age: float) -> None:
+        ch = res.chunk
+        frame = self.P["world_frame"]
+        a = PolicyAction()
+        a.header.stamp = img.header.stamp
+        a.header.frame_id = frame
+        a.model_id = self.policy.model_id
+        a.dt = float(self.policy.spec.window.dt)
+        a.execute_step = int(self.safety.execute_step)
+        a.command_published = cmd is not None
+        a.status = ("ok" + (" (clamped)" if cmd.clamped else "")) if cmd else reason
+        a.poses = [
+            cv.make_pose(np.nan_to_num(p, nan=0.0), q)
+            for p, q in zip(ch.positions, ch.quat_xyzw, strict=True)
+        ]
+        a.rotation_euler = [cv.make_vector3(e) for e in ch.euler]
+        a.rotation_bins = ch.rotation_bins.reshape(-1).astype(np.int32).tolist()  # euler: T*3
+        a.gripper = ch.gripper.astype(float).tolist()
+        a.gripper_bins = ch.gripper_bins.astype(np.int32).tolist()
+        a.confidence = ch.confidence.astype(np.float32).tolist()
+        a.pixel_u = ch.pixels[:, 0].astype(np.float32).tolist()
+        a.pixel_v = ch.pixels[:, 1].astype(np.float32).tolist()
+        a.height = ch.heights.astype(float).tolist()
+        a.inference_time_ms = float(res.inference_ms)
+        a.image_age_ms = float(age * 1e3)
+        self.pub_action.publish(a)
+        self._rates["action"].tick(self._now())
+        path = Path()
+        path.header = a.header
+        path.poses = [
+            cv.make_pose_stamped(p, q, img.header.stamp, frame)
+            for p, q, ok in zip(ch.positions, ch.quat_xyzw, ch.valid, strict=True)
+            if ok
+        ]
+        self.pub_path.publish(path)
+        if self.pub_heat is not None and res.heatmap is not None:
+            self.pub_heat.publish(self._heatmap_image(res, img))
+        if cmd is None:
+            return
+        target = cv.make_pose_stamped(cmd.position, cmd.quat_xyzw, img.header.stamp, frame)
+        self.pub_target.publish(target)
+        self.pub_grip.publish(Float64(data=cmd.gripper))
+        rot = Vector3Stamped(vector=cv.make_vector3(cmd.euler))
+        rot.header = a.header
+        self.pub_rot.publish(rot)
+        self._last_command = target
+        self.commands += 1
+
+    def _heatmap_image(self, res, img: Image) -> Image:
+        """Max over steps of the voxel heatmap, upsampled and blended over the model input."""
+        spec = self.policy.spec
+        heat = res.heatmap.max(axis=0)  # (Hg, Wg)
+        heat = heat / max(float(heat.max()), 1e-9)
+        ry, rx = spec.image.height // spec.grid.height, spec.image.width // spec.grid.width
+        up = np.kron(heat, np.ones((max(ry, 1), max(rx, 1))))
+        canvas = np.zeros((spec.image.height, spec.image.width, 3), np.uint8)
+        h, w = min(up.shape[0], canvas.shape[0]), min(up.shape[1], canvas.shape[1])
+        canvas[:h, :w, 0] = (255 * up[:h, :w]).astype(np.uint8)
+        return cv.rgb_to_image(canvas, img.header.stamp, img.header.frame_id)
+
+    # -- watchdog and diagnostics -----------------------------------------------------------
+    def _watch(self) -> None:
+        needed = ("image", "eef_pose") + (
+            ("joint_states",) if self.P["require_joint_states"] else ()
+        )
+        stale = self.watchdog.stale(self._now(), needed)
+        self._holding = ", ".join(stale)
+        if stale and self._last_command is not None:
+            self.pub_target.publish(self._last_command)  # hold the last safe target
+
+    def _publish_diagnostics(self) -> None:
+        now = self._now()
+        st = DiagnosticStatus(name="para_policy: inference", hardware_id=self.policy.model_id)
+        kv = {
+            "model": self.P["model_path"],
+            "providers": ",".join(self.policy.providers),
+            "frames_processed": str(self.processed),
+            "commands_published": str(self.commands),
+            "frames_skipped": str(self.skips.total()),
+            "last_skip_reason": self.skips.last_reason,
+            "holding_last_target": "yes: stale " + self._holding if self._holding else "no",
+        }
+        for reason, n in sorted(self.skips.snapshot().items()):
+            kv[f"skipped.{reason}"] = str(n)
+        for name, meter in self._rates.items():
+            kv[f"rate_hz.{name}"] = f"{meter.rate(now):.2f}"
+        for name, lat in self.latency.items():
+            for q, v in lat.percentiles().items():
+                kv[f"{name}_ms.{q}" if q != "n" else f"{name}_ms.count"] = f"{v:.3f}"
+        eef_t = self._eef.latest_stamp()
+        kv["eef_pose_age_s"] = f"{now - eef_t:.3f}" if eef_t is not None else "never"
+        st.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
+        if self._holding:
+            st.level, st.message = DiagnosticStatus.WARN, f"holding: stale {self._holding}"
+        elif self.skips.last_reason and self.commands == 0:
+            st.level, st.message = DiagnosticStatus.WARN, self.skips.last_reason
+        else:
+            st.level, st.message = DiagnosticStatus.OK, "running"
+        arr = DiagnosticArray(status=[st])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(arr)
+
+    def destroy_node(self) -> None:
+        self._running = False
+        with self._lock:
+            self._lock.notify_all()
+        self._worker.join(timeout=2.0)
+        super().destroy_node()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rclpy.init(args=argv if argv is not None else sys.argv)
+    except Exception as exc:  # rcl refuses malformed --ros-args (e.g. a bad -p override)
+        print(f"para_policy: error: cannot initialise ROS: {exc}", file=sys.stderr, flush=True)
+        return 2
+    node = None
+    try:
+        node = PolicyNode()
+        rclpy.spin(node)
+    except StartupError as exc:
+        print(f"para_policy: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

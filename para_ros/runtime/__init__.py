@@ -1,0 +1,1 @@
+"""Pure runtime (no rclpy): ONNX Runtime policy, command gating and watchdog."""

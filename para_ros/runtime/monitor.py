@@ -1,0 +1,109 @@
+"""Bookkeeping for the node (pure): stamped state lookup, rates, latency percentiles, skips."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import Counter, deque
+from typing import Any
+
+import numpy as np
+
+
+class StampedBuffer:
+    """The last `maxlen` (stamp, value) pairs, stamps in seconds; nearest-stamp lookup."""
+
+    def __init__(self, maxlen: int = 200):
+        self._items: deque[tuple[float, Any]] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def add(self, stamp: float, value: Any) -> None:
+        with self._lock:
+            if self._items and stamp < self._items[-1][0]:  # out of order: keep sorted
+                items = sorted([*self._items, (stamp, value)], key=lambda x: x[0])
+                self._items = deque(items, maxlen=self._items.maxlen)
+            else:
+                self._items.append((stamp, value))
+
+    def nearest(self, stamp: float, tolerance: float) -> tuple[Any, float] | None:
+        """(value, |dt|) of the entry nearest to `stamp` if within `tolerance`, else None."""
+        with self._lock:
+            if not self._items:
+                return None
+            stamps = [s for s, _ in self._items]
+            k = bisect.bisect_left(stamps, stamp)
+            cands = [c for c in (k - 1, k) if 0 <= c < len(stamps)]
+            best = min(cands, key=lambda c: abs(stamps[c] - stamp))
+            dt = abs(stamps[best] - stamp)
+            return (self._items[best][1], dt) if dt <= tolerance else None
+
+    def latest_stamp(self) -> float | None:
+        with self._lock:
+            return self._items[-1][0] if self._items else None
+
+
+class RateMeter:
+    """Message rate (Hz) over the last `window` seconds of arrival times."""
+
+    def __init__(self, window: float = 5.0):
+        self.window = window
+        self._t: deque[float] = deque(maxlen=10000)
+        self._lock = threading.Lock()
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            self._t.append(now)
+
+    def rate(self, now: float) -> float:
+        with self._lock:
+            while self._t and now - self._t[0] > self.window:
+                self._t.popleft()
+            if len(self._t) < 2:
+                return 0.0
+            span = max(self._t[-1] - self._t[0], 1e-9)
+            return (len(self._t) - 1) / span
+
+
+class LatencyStats:
+    def __init__(self, maxlen: int = 500):
+        self._v: deque[float] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def add(self, ms: float) -> None:
+        with self._lock:
+            self._v.append(ms)
+
+    def percentiles(self) -> dict[str, float]:
+        with self._lock:
+            if not self._v:
+                return {}
+            a = np.fromiter(self._v, float)
+        return {
+            "p50": float(np.percentile(a, 50)),
+            "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)),
+            "max": float(a.max()),
+            "n": float(len(a)),
+        }
+
+
+class SkipCounter:
+    """Why frames were not turned into commands, counted by reason (thread-safe)."""
+
+    def __init__(self):
+        self._c: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.last_reason = ""
+
+    def add(self, category: str, detail: str = "") -> None:
+        with self._lock:
+            self._c[category] += 1
+            self.last_reason = f"{category}: {detail}" if detail else category
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._c)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._c.values())

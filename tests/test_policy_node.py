@@ -1,0 +1,230 @@
+"""The policy node end to end: real rclpy in separate processes, loopback only.
+
+A constant-output ONNX model (known voxel, gripper and rotation classes) runs in the node;
+the published targets must equal the geometry core's lift of those classes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from para_ros.core import geometry
+from para_ros.core.action_codec import Codecs
+from tests.ros_helpers.policy_fixture import (
+    EEF_POS,
+    GRIP,
+    PROB,
+    ROT,
+    T_WORLD_CAM,
+    VOXEL,
+    Driver,
+    K,
+    make_test_spec,
+    start_node,
+    write_model,
+)
+
+pytestmark = pytest.mark.ros
+
+
+def wait_for(pred, timeout: float, step=None) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if step:
+            step()
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def driver():
+    d = Driver()
+    yield d
+    d.close()
+
+
+def expected_targets():
+    spec = make_test_spec()
+    c = Codecs.from_spec(spec)
+    uv = geometry.cell_center(VOXEL[:, 1], VOXEL[:, 2], (64, 64), (16, 16))
+    h = c.height.decode(VOXEL[:, 0])
+    return (
+        geometry.lift(uv, h, K, T_WORLD_CAM).points,
+        c.gripper.decode(GRIP),
+        c.rotation.decode(ROT),
+        uv,
+        h,
+    )
+
+
+def test_end_to_end_targets_equal_the_geometry_core(tmp_path, driver, ros_env):
+    model = write_model(tmp_path / "const.onnx")
+    node = start_node(model, ros_env, "execute_step:=1", log=tmp_path / "node.log")
+    try:
+        t0 = time.monotonic()
+        assert wait_for(lambda: driver.count("target", t0) >= 2, 30, step=driver.send), (
+            tmp_path / "node.log"
+        ).read_text()
+        action = driver.messages("action", t0)[-1]
+        pos, grip, euler, uv, h = expected_targets()
+        got = np.array([[p.position.x, p.position.y, p.position.z] for p in action.poses])
+        assert np.abs(got - pos).max() < 1e-3  # within 1 mm (float64 end to end: ~1e-12)
+        assert np.allclose(action.gripper, grip) and list(action.gripper_bins) == GRIP.tolist()
+        eul = np.array([[v.x, v.y, v.z] for v in action.rotation_euler])
+        assert np.allclose(eul, euler) and list(action.rotation_bins) == ROT.tolist()
+        assert np.allclose(action.confidence, PROB, atol=1e-6)
+        assert np.allclose(action.pixel_u, uv[:, 0]) and np.allclose(action.height, h)
+        assert action.command_published and action.execute_step == 1
+        assert action.header.frame_id == "world" and action.model_id == "const"
+        target = driver.messages("target", t0)[-1]
+        tp = [target.pose.position.x, target.pose.position.y, target.pose.position.z]
+        assert np.abs(np.array(tp) - pos[1]).max() < 1e-3  # execute_step 1
+        assert driver.messages("gripper", t0)[-1].data == pytest.approx(grip[1])
+        rot = driver.messages("rotation", t0)[-1].vector
+        assert [rot.x, rot.y, rot.z] == pytest.approx(euler[1].tolist())
+        assert wait_for(lambda: driver.diag().get("providers") == "CPUExecutionProvider", 5)
+        assert node.poll() is None
+    finally:
+        node.terminate()
+        node.wait(10)
+
+
+def test_step_limit_and_workspace_clamp(tmp_path, driver, ros_env):
+    model = write_model(tmp_path / "const.onnx")
+    node = start_node(model, ros_env, "max_step:=0.02", "workspace_max:=[10.0, 10.0, 0.9]")
+    try:
+        t0 = time.monotonic()
+        assert wait_for(lambda: driver.count("target", t0) >= 1, 30, step=driver.send)
+        t = driver.messages("target", t0)[-1].pose.position
+        p = np.array([t.x, t.y, t.z])
+        assert np.linalg.norm(p - EEF_POS) == pytest.approx(0.02, abs=1e-9)
+        assert driver.messages("action", t0)[-1].status == "ok (clamped)"
+    finally:
+        node.terminate()
+        node.wait(10)
+
+
+@pytest.fixture(scope="module")
+def bad_input_node(tmp_path_factory, driver):
+    from tests.ros_helpers.env import ros_isolated_env
+
+    d = tmp_path_factory.mktemp("bad")
+    model = write_model(d / "const.onnx")
+    proc = start_node(model, ros_isolated_env(d), log=d / "node.log")
+    assert wait_for(lambda: driver.diag(model), 30), (d / "node.log").read_text()
+    yield proc, d / "node.log", model
+    proc.terminate()
+    proc.wait(10)
+
+
+class TestBadInput:
+    """One node, fed bad input of each kind: it stays alive and publishes no new command."""
+
+    @pytest.fixture
+    def node(self, bad_input_node):
+        return bad_input_node
+
+    def _window(self, driver, node, reason: str, seconds: float = 2.0, **send):
+        proc, log, model = node
+        time.sleep(0.5)  # let frames of the previous test drain
+        before = int(driver.diag(model).get(f"skipped.{reason}", 0))
+        t0 = time.monotonic()
+        end = t0 + seconds
+        while time.monotonic() < end:
+            driver.send(**send)
+            time.sleep(0.1)
+        time.sleep(0.6)  # the last diagnostics of the window
+        assert proc.poll() is None, log.read_text()
+        new_cmds = [a for a in driver.messages("action", t0) if a.command_published]
+        assert new_cmds == [] and driver.count("gripper", t0) == 0
+        fresh = [
+            m
+            for m in driver.messages("target", t0)
+            if m.header.stamp.sec >= int(time.time() - seconds - 1)
+        ]
+        held = [
+            m
+            for m in fresh
+            if (time.time() - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)) > seconds
+        ]
+        assert len(fresh) == len(held)  # only the held last target may repeat
+        diag = driver.diag(model)
+        assert int(diag.get(f"skipped.{reason}", 0)) > before, diag
+        return diag
+
+    def test_no_camera_info(self, driver, node):
+        d = self._window(driver, node, "no_camera_info", info=False)
+        assert "no CameraInfo" in d["last_skip_reason"]
+
+    def test_good_frame_after_camera_info(self, driver, node):
+        t0 = time.monotonic()
+        assert wait_for(lambda: driver.count("target", t0) >= 1, 20, step=driver.send)
+
+    def test_wrong_encoding(self, driver, node):
+        d = self._window(driver, node, "image_format", encoding="mono8")
+        assert "unsupported image encoding 'mono8'" in d["last_skip_reason"]
+
+    def test_wrong_image_size(self, driver, node):
+        d = self._window(driver, node, "image_size", size=(48, 80))
+        assert "image is 80x48 but camera_info is 64x64" in d["last_skip_reason"]
+
+    def test_nan_in_joint_state(self, driver, node):
+        self._window(driver, node, "joints_nonfinite", joint_value=float("nan"))
+
+    def test_stale_image(self, driver, node):
+        d = self._window(driver, node, "stale_image", image_age=2.0)
+        assert "max_image_age" in d["last_skip_reason"]
+
+    def test_eef_pose_missing(self, driver, node):
+        d = self._window(driver, node, "no_eef_pose", eef=False, seconds=2.5)
+        assert "eef_pose" in d["holding_last_target"]  # the watchdog says why it holds
+
+    def test_recovers(self, driver, node):
+        t0 = time.monotonic()
+        assert wait_for(
+            lambda: any(a.command_published for a in driver.messages("action", t0)),
+            20,
+            step=driver.send,
+        )
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("corrupt", "cannot load ONNX model"),
+        ("version", "unknown version 7"),
+        ("frame", "the model's world frame is 'map' but parameter world_frame is 'world'"),
+        ("no_contract", "no `para.policy_spec` in the ONNX metadata"),
+    ],
+)
+def test_refuses_to_start(tmp_path, ros_env, case, expected):
+    import json
+
+    import onnx
+
+    path = tmp_path / "m.onnx"
+    if case == "corrupt":
+        path.write_bytes(b"\x08\x01garbage" * 100)
+    elif case == "frame":
+        write_model(path, world_frame="map")
+    else:
+        write_model(path)
+        m = onnx.load(str(path))
+        prop = next(p for p in m.metadata_props if p.key == "para.policy_spec")
+        if case == "version":
+            d = json.loads(prop.value)
+            d["spec_version"] = 7
+            prop.value = json.dumps(d)
+        else:
+            m.metadata_props.remove(prop)
+        onnx.save(m, str(path))
+    proc = start_node(path, ros_env)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    errors = [line for line in out.splitlines() if line.startswith("para_policy: error:")]
+    assert len(errors) == 1 and expected in errors[0], out
