@@ -64,7 +64,7 @@ def test_cmake_build_installs_a_ros_package(tmp_path):
     # of the source tree, which CMake refuses in exported include paths.
     src = tmp_path / "src" / "para_ros"
     ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "_lib", "msg", "*.so")
-    for name in ("para_ros", "para_training", "launch", "config"):
+    for name in ("para_ros", "para_training", "launch", "config", "bin"):
         shutil.copytree(REPO / name, src / name, ignore=ignore)
     shutil.copytree(REPO / "msg", src / "msg")
     for name in ("CMakeLists.txt", "package.xml"):
@@ -98,3 +98,7 @@ def test_cmake_build_installs_a_ros_package(tmp_path):
     assert re.search(r"__version__", init), "our __init__.py must win over the generated one"
     assert (site / "para_training" / "__init__.py").is_file()
     assert list((install / "lib").glob("libpara_ros__rosidl_typesupport_fastrtps_c.so"))
+    exe = install / "lib" / "para_ros" / "para_policy"  # where ros2 run / launch_ros look
+    assert exe.is_file() and os.access(exe, os.X_OK)
+    assert (share / "launch" / "deploy.launch.py").is_file()
+    assert (share / "config" / "deploy.yaml").is_file()
