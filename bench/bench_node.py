@@ -62,13 +62,31 @@ def _run(image: int, heavy_layers: int, rate_hz: float, seconds: float) -> dict:
         node.wait(10)
 
     def stats(v):
-        return {"median": float(np.median(v)), "p99": float(np.percentile(v, 99)),
-                "min": float(np.min(v))} if v else {}
+        return (
+            {
+                "median": float(np.median(v)),
+                "p99": float(np.percentile(v, 99)),
+                "min": float(np.min(v)),
+            }
+            if v
+            else {}
+        )
 
-    return {"image": image, "frames_sent": len(sent), "actions": len(lat),
-            "rate_hz": rate_hz, "end_to_end_ms": stats(lat), "node_overhead_ms": stats(over),
-            "image_age_at_inference_ms": stats(ages),
-            "skipped_superseded": int(diag.get("skipped.superseded", 0))}
+    return {
+        "image": image,
+        "frames_sent": len(sent),
+        "actions": len(lat),
+        "rate_hz": rate_hz,
+        "end_to_end_ms": stats(lat),
+        "node_overhead_ms": stats(over),
+        "image_age_at_inference_ms": stats(ages),
+        "skipped": {
+            k[len("skipped.") :]: int(v) for k, v in diag.items() if k.startswith("skipped.")
+        },
+        "rates_hz": {
+            k[len("rate_hz.") :]: float(v) for k, v in diag.items() if k.startswith("rate_hz.")
+        },
+    }
 
 
 def benchmarks():

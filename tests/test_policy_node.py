@@ -64,7 +64,9 @@ def expected_targets():
 
 def test_end_to_end_targets_equal_the_geometry_core(tmp_path, driver, ros_env):
     model = write_model(tmp_path / "const.onnx")
-    node = start_node(model, ros_env, "execute_step:=1", log=tmp_path / "node.log")
+    node = start_node(
+        model, ros_env, "execute_step:=1", "publish_heatmap:=true", log=tmp_path / "node.log"
+    )
     try:
         t0 = time.monotonic()
         assert wait_for(lambda: driver.count("target", t0) >= 2, 30, step=driver.send), (
@@ -87,7 +89,10 @@ def test_end_to_end_targets_equal_the_geometry_core(tmp_path, driver, ros_env):
         assert driver.messages("gripper", t0)[-1].data == pytest.approx(grip[1])
         rot = driver.messages("rotation", t0)[-1].vector
         assert [rot.x, rot.y, rot.z] == pytest.approx(euler[1].tolist())
-        assert wait_for(lambda: driver.diag().get("providers") == "CPUExecutionProvider", 5)
+        assert wait_for(lambda: driver.diag(model).get("providers") == "CPUExecutionProvider", 5)
+        heat = driver.messages("heatmap", t0)[-1]
+        assert (heat.width, heat.height, heat.encoding) == (64, 64, "rgb8")
+        assert len(heat.data) == 64 * 64 * 3 and max(heat.data) == 255
         assert node.poll() is None
     finally:
         node.terminate()
@@ -120,6 +125,21 @@ def bad_input_node(tmp_path_factory, driver):
     yield proc, d / "node.log", model
     proc.terminate()
     proc.wait(10)
+
+
+def test_low_confidence_is_never_a_command(tmp_path, driver, ros_env):
+    model = write_model(tmp_path / "const.onnx")
+    node = start_node(model, ros_env, "min_confidence:=0.95")  # the model says 0.9
+    try:
+        t0 = time.monotonic()
+        assert wait_for(lambda: driver.count("action", t0) >= 3, 30, step=driver.send)
+        actions = driver.messages("action", t0)
+        assert not any(a.command_published for a in actions)
+        assert "confidence 0.900 below min_confidence 0.950" in actions[-1].status
+        assert driver.count("target", t0) == 0 and driver.count("gripper", t0) == 0
+    finally:
+        node.terminate()
+        node.wait(10)
 
 
 class TestBadInput:

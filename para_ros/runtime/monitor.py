@@ -15,7 +15,7 @@ class StampedBuffer:
 
     def __init__(self, maxlen: int = 200):
         self._items: deque[tuple[float, Any]] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def add(self, stamp: float, value: Any) -> None:
         with self._lock:
@@ -24,6 +24,20 @@ class StampedBuffer:
                 self._items = deque(items, maxlen=self._items.maxlen)
             else:
                 self._items.append((stamp, value))
+            self._lock.notify_all()
+
+    def wait_nearest(
+        self, stamp: float, tolerance: float, timeout: float
+    ) -> tuple[Any, float] | None:
+        """Like `nearest`, but when nothing at or after `stamp` has arrived yet, wait up to
+        `timeout` seconds for it: topics are not delivered in order, and the state matching
+        an image often arrives just after the image (message_filters buffers for the same
+        reason)."""
+        with self._lock:
+            self._lock.wait_for(
+                lambda: bool(self._items) and self._items[-1][0] >= stamp, timeout=timeout
+            )
+        return self.nearest(stamp, tolerance)
 
     def nearest(self, stamp: float, tolerance: float) -> tuple[Any, float] | None:
         """(value, |dt|) of the entry nearest to `stamp` if within `tolerance`, else None."""

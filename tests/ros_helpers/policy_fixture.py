@@ -157,6 +157,7 @@ class Driver:
             ("gripper", Float64, "/para_policy/gripper_command"),
             ("rotation", Vector3Stamped, "/para_policy/rotation"),
             ("diag", DiagnosticArray, "/diagnostics"),
+            ("heatmap", Image, "/para_policy/heatmap"),
         ):
             self.node.create_subscription(typ, topic, self._recorder(name), qos)
         self.executor = SingleThreadedExecutor(context=self.ctx)
@@ -213,17 +214,20 @@ class Driver:
         eef=True,
         joints=True,
         encoding="rgb8",
-        size=(H, W),
+        size=None,
         image_age=0.0,
         joint_value=0.1,
-        info_size=(H, W),
+        info_size=None,
+        stamp=None,
     ):
-        stamp = self.stamp()
+        size = size or self.image_hw
+        info_size = info_size or self.image_hw
+        stamp = stamp or self.stamp()
         if info:
             m = self.CameraInfo()
             m.header.stamp = stamp
             m.height, m.width = info_size
-            m.k = K.reshape(-1).tolist()
+            m.k = self.K.reshape(-1).tolist()
             self.pub_info.publish(m)
         if joints:
             js = self.JointState()
