@@ -55,15 +55,15 @@ def make_test_spec(world_frame: str = "world", image: int = H) -> PolicySpec:
         explained_variance_ratio=(1.0, 0.0, 0.0),
     )
     return PolicySpec(
-        image=ImageSpec(height=H, width=W),
-        grid=GridSpec(height=16, width=16),
+        image=ImageSpec(height=image, width=image),
+        grid=GridSpec(height=image // 4, width=image // 4),
         window=WindowSpec(steps=4, stride=3, dt=0.15),
         height=LinearBinsSpec(n_bins=8, min=0.8, max=1.1),
         gripper=GripperSpec(n_bins=8, min=-1.0, max=1.0),
         rotation=rot,
         camera=CameraSpec(
             world_frame=world_frame,
-            K=tuple(map(tuple, K.tolist())),
+            K=tuple(map(tuple, Kimg.tolist())),
             T_world_cam=tuple(map(tuple, T_WORLD_CAM.tolist())),
         ),
     )
