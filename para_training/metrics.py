@@ -1,25 +1,14 @@
-"""Validation metrics (DESIGN §6), computed through the same decode path as deployment.
-
-Per predicted step of every sample (targets outside the image are left out of the pixel and
-3D figures):
-    val_pix        px at model input: |cell centre of the argmax - projected GT EEF|
-    val_height_mm  |decoded height-bin centre - GT EEF z| in mm
-    val_3d_mm      |lift(argmax cell centre, decoded height) - GT EEF| in mm
-    val_grip_acc   gripper bin accuracy
-    val_rot_err    |predicted - GT| rotation bin (pca1d, euler: mean over axes; kmeans: 0/1)
-    val_rot_rad    geodesic angle between the decoded rotation and the GT rotation, rad
-"""
+"""Validation metrics (DESIGN §6) through the deployment decode path: val_pix (px),
+val_height_mm, val_3d_mm, val_grip_acc, val_rot_err (bins), val_rot_rad. Definitions in
+para_ros.core.metrics, which rosbag replay evaluation uses too."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-import numpy as np
 import torch
 
-from para_ros.core.action_codec import Codecs, decode_chunk
-from para_ros.core.codecs import geodesic_angle
+from para_ros.core.action_codec import Codecs, Targets, decode_chunk
 from para_ros.core.contract import PolicySpec
+from para_ros.core.metrics import MetricSummary, chunk_errors
 
 
 def predictions_from_logits(out: dict[str, torch.Tensor], spec: PolicySpec) -> dict:
@@ -46,15 +35,17 @@ def predictions_from_logits(out: dict[str, torch.Tensor], spec: PolicySpec) -> d
 
 
 class MetricAccumulator:
+    """Decodes each predicted chunk like deployment does and scores it with the shared
+    per-step metrics (para_ros.core.metrics)."""
+
     def __init__(self, spec: PolicySpec):
         self.spec = spec
         self.codecs = Codecs.from_spec(spec)
-        self.values: dict[str, list[float]] = defaultdict(list)
+        self.summary_ = MetricSummary()
 
     def add(self, pred: dict, batch: dict) -> None:
         spec = self.spec
-        B = pred["voxel"].shape[0]
-        for b in range(B):
+        for b in range(pred["voxel"].shape[0]):
             chunk = decode_chunk(
                 spec,
                 self.codecs,
@@ -65,32 +56,22 @@ class MetricAccumulator:
                 batch["K"][b].numpy(),
                 batch["T_world_cam"][b].numpy(),
             )
-            in_view = batch["voxel_index"][b].numpy() >= 0
-            gt_px = batch["target_pixel"][b].numpy()
-            gt_pos = batch["target_pos"][b].numpy()
-            pix = np.linalg.norm(chunk.pixels - gt_px, axis=-1)
-            self.values["val_pix"] += pix[in_view].tolist()
-            self.values["val_height_mm"] += (np.abs(chunk.heights - gt_pos[:, 2]) * 1e3).tolist()
-            ok = in_view & chunk.valid
-            err3d = np.linalg.norm(chunk.positions - gt_pos, axis=-1) * 1e3
-            self.values["val_3d_mm"] += err3d[ok].tolist()
-            self.values["val_grip_acc"] += (
-                (chunk.gripper_bins == batch["gripper_bin"][b].numpy()).astype(float).tolist()
+            targets = Targets(
+                voxel=batch["voxel"][b].numpy(),
+                in_view=batch["voxel_index"][b].numpy() >= 0,
+                pixels=batch["target_pixel"][b].numpy(),
+                gripper_bins=batch["gripper_bin"][b].numpy(),
+                rotation_bins=batch["rotation_bin"][b].numpy(),
             )
-            gt_rot = batch["rotation_bin"][b].numpy()
-            if spec.rotation.mode == "kmeans":
-                rot_err = (chunk.rotation_bins != gt_rot).astype(float)
-            else:
-                rot_err = np.abs(chunk.rotation_bins - gt_rot).astype(float)
-                rot_err = rot_err.mean(-1) if rot_err.ndim == 2 else rot_err
-            self.values["val_rot_err"] += rot_err.tolist()
-            self.values["val_rot_rad"] += geodesic_angle(
-                chunk.euler, batch["target_euler"][b].numpy()
-            ).tolist()
-            self.values["val_confidence"] += chunk.confidence.tolist()
+            self.summary_.add(
+                chunk_errors(
+                    spec.rotation.mode,
+                    chunk,
+                    targets,
+                    batch["target_pos"][b].numpy(),
+                    batch["target_euler"][b].numpy(),
+                )
+            )
 
     def summary(self) -> dict[str, float]:
-        out = {k: float(np.mean(v)) for k, v in self.values.items() if v}
-        if self.values.get("val_3d_mm"):
-            out["val_3d_mm_median"] = float(np.median(self.values["val_3d_mm"]))
-        return out
+        return self.summary_.summary()

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from para_ros.core.contract import RotationSpec
 from para_training import checkpoint as ckpt
 from para_training.train import make_spec, train
-from tests.training.conftest import tiny_configs
+from tests.conftest import tiny_configs
 
 
 def _spec_and_model(episodes, data, hparams):

@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
-import pytest
 
 from para_ros.core.onnx_metadata import read_spec
 from para_training.data.hdf5_io import write_hdf5
-from para_training.export import OUTPUT_NAMES, export_onnx, parity, quantize_int8
+from para_training.export import OUTPUT_NAMES, parity, quantize_int8
 from tests.ros_helpers.env import REPO
 
 
@@ -55,14 +54,6 @@ def test_ddp_two_processes_one_epoch(tmp_path, episodes):
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["step"] == 3
     assert (run / "latest" / "model.safetensors").is_file()
-
-
-@pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
-    run_dir, _, _ = trained
-    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    spec = export_onnx(run_dir / "best", out)
-    return out, run_dir / "best", spec
 
 
 def test_export_parity_fp32(exported):
