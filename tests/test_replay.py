@@ -210,9 +210,9 @@ def test_images_without_state_are_counted(tmp_path, episodes, exported, capsys):
 @pytest.mark.ros
 def test_timed_replay_into_live_node(bags, exported, tmp_path, ros_env):
     from para_ros.replay.timed import replay
-
-    onnx_path, _, spec = exported
     from tests.ros_helpers.policy_fixture import start_node
+
+    onnx_path, _, _ = exported
 
     node = start_node(
         onnx_path,
