@@ -125,6 +125,11 @@ class PolicyNode(Node):
         )
         self.create_subscription(JointState, P["joint_states_topic"], self._on_joints, state_qos)
         self.create_subscription(PoseStamped, P["eef_pose_topic"], self._on_eef, state_qos)
+        self._camera_pose_received = not P["camera_pose_topic"]
+        if P["camera_pose_topic"]:
+            self.create_subscription(
+                PoseStamped, P["camera_pose_topic"], self._on_camera_pose, state_qos
+            )
         self.pub_action = self.create_publisher(PolicyAction, "~/action", qos)
         self.pub_target = self.create_publisher(PoseStamped, "~/eef_target", qos)
         self.pub_grip = self.create_publisher(Float64, "~/gripper_command", qos)
@@ -178,6 +183,19 @@ class PolicyNode(Node):
                 self.skips.add("superseded", "a newer image arrived before inference")
             self._latest_image = msg
             self._lock.notify()
+
+    def _on_camera_pose(self, msg: PoseStamped) -> None:
+        pos, quat = cv.pose_to_arrays(msg.pose)
+        if msg.header.frame_id and msg.header.frame_id != self.P["world_frame"]:
+            self.skips.add("camera_pose_frame", f"camera pose in {msg.header.frame_id!r}")
+            return
+        if not (np.isfinite(pos).all() and abs(np.linalg.norm(quat) - 1.0) < 1e-3):
+            self.skips.add(
+                "camera_pose_invalid", "camera pose is not finite / not a unit quaternion"
+            )
+            return
+        self.T_world_cam = pose_matrix(pos, quat)
+        self._camera_pose_received = True
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._rates["camera_info"].tick(self._now())
@@ -240,6 +258,8 @@ class PolicyNode(Node):
             return self._skip(
                 "stale_image", f"image is {age:.3f} s old (max_image_age {P['max_image_age']} s)"
             )
+        if not self._camera_pose_received:
+            return self._skip("no_camera_pose", f"no camera pose on {P['camera_pose_topic']}")
         info = self._camera_info
         if self.K_param is not None:
             K = self.K_param
@@ -318,6 +338,9 @@ class PolicyNode(Node):
         a.pixel_u = ch.pixels[:, 0].astype(np.float32).tolist()
         a.pixel_v = ch.pixels[:, 1].astype(np.float32).tolist()
         a.height = ch.heights.astype(float).tolist()
+        if cmd is not None:
+            a.command = cv.make_pose(cmd.position, cmd.quat_xyzw)
+            a.command_gripper = float(cmd.gripper)
         a.inference_time_ms = float(res.inference_ms)
         a.image_age_ms = float(age * 1e3)
         self.pub_action.publish(a)

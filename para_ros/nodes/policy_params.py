@@ -47,6 +47,13 @@ PARAMS: tuple[Param, ...] = (
         "qz qw (metres, quaternion x y z w). All zeros: use the PolicySpec training camera.",
     ),
     Param(
+        "camera_pose_topic",
+        "",
+        "If set, a geometry_msgs/PoseStamped topic (world_frame <- camera, OpenCV axes) that "
+        "overrides camera_pose; frames wait for its first message (a calibrated or moving "
+        "camera; the LIBERO bridge publishes camera_pose).",
+    ),
+    Param(
         "camera_matrix",
         [0.0] * 9,
         "Row-major K of the incoming image. All zeros: take K from camera_info.",

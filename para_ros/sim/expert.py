@@ -34,8 +34,9 @@ def _line(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
     return [a + (b - a) * (k + 1) / n for k in range(n)]
 
 
-def run_expert(sim: LiberoSim, cfg: ExpertConfig = ExpertConfig(), render: bool = False,
-               on_step=None) -> tuple[str, list[SimObs], list[np.ndarray]]:
+def run_expert(
+    sim: LiberoSim, cfg: ExpertConfig = ExpertConfig(), render: bool = False, on_step=None
+) -> tuple[str, list[SimObs], list[np.ndarray]]:
     """Run one episode from the current reset. Returns (outcome, observations, actions);
     actions are [x y z qx qy qz qw gripper] absolute targets, one per observation after the
     first."""

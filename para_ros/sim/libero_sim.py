@@ -51,6 +51,9 @@ class SimConfig:
     camera_phi_deg: float = 0.0
     shift_dx: float = 0.0
     shift_dy: float = 0.0
+    # LIBERO places fixtures (cabinet, stove) with numpy's global RNG when the environment is
+    # built: without a seed two processes render the same init state differently.
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,7 @@ class SimObs:
     step: int
 
 
-def orbit_pose(T_world_cam: np.ndarray, pivot: np.ndarray, theta: float, phi: float
-               ) -> np.ndarray:
+def orbit_pose(T_world_cam: np.ndarray, pivot: np.ndarray, theta: float, phi: float) -> np.ndarray:
     """Camera pose orbited by `theta` (rad) about `pivot`, the rotation axis perpendicular to
     the view direction at azimuth `phi` (rad; 0 = the camera's own x axis)."""
     x_axis, y_axis = T_world_cam[:3, 0], T_world_cam[:3, 1]
@@ -90,15 +92,20 @@ class LiberoSim:
             raise SimError(f"unknown LIBERO suite {cfg.suite!r}; known: {sorted(suites)}")
         self.suite = suites[cfg.suite]()
         if not 0 <= cfg.task_id < self.suite.n_tasks:
-            raise SimError(f"{cfg.suite} has tasks 0..{self.suite.n_tasks - 1}, got "
-                           f"{cfg.task_id}")
+            raise SimError(f"{cfg.suite} has tasks 0..{self.suite.n_tasks - 1}, got {cfg.task_id}")
         self.task = self.suite.get_task(cfg.task_id)
         self.language = self.task.language
-        bddl = os.path.join(get_libero_path("bddl_files"), self.task.problem_folder,
-                            self.task.bddl_file)
+        bddl = os.path.join(
+            get_libero_path("bddl_files"), self.task.problem_folder, self.task.bddl_file
+        )
+        np.random.seed(cfg.seed)  # noqa: NPY002 - LIBERO draws from the global RNG
         self.env = OffScreenRenderEnv(
-            bddl_file_name=bddl, camera_heights=cfg.image_size, camera_widths=cfg.image_size,
-            camera_names=["agentview"], hard_reset=False, use_camera_obs=False,
+            bddl_file_name=bddl,
+            camera_heights=cfg.image_size,
+            camera_widths=cfg.image_size,
+            camera_names=["agentview"],
+            hard_reset=False,
+            use_camera_obs=False,
         )
         self.init_states = self.suite.get_task_init_states(cfg.task_id)
         self.sim = self.env.env.sim
@@ -142,8 +149,9 @@ class LiberoSim:
         if cfg.camera_theta_deg:
             T0 = self.camera_pose()
             pivot = self._look_at_point(T0)
-            T = orbit_pose(T0, pivot, np.radians(cfg.camera_theta_deg),
-                           np.radians(cfg.camera_phi_deg))
+            T = orbit_pose(
+                T0, pivot, np.radians(cfg.camera_theta_deg), np.radians(cfg.camera_phi_deg)
+            )
             R_mj = T[:3, :3] @ np.diag([1.0, -1.0, -1.0])  # back to MuJoCo camera axes
             q = Rotation.from_matrix(R_mj).as_quat()  # xyzw
             self.sim.model.cam_pos[self.cam_id] = T[:3, 3]  # camera body is the world
@@ -168,7 +176,8 @@ class LiberoSim:
         if worst < PENETRATION_LIMIT:
             raise SimError(
                 f"shift ({dx:+.3f}, {dy:+.3f}) m of {self.object_name} makes objects "
-                f"interpenetrate ({worst * 1e3:.1f} mm); choose another position")
+                f"interpenetrate ({worst * 1e3:.1f} mm); choose another position"
+            )
 
     # -- sensing ------------------------------------------------------------------------
     def camera_pose(self) -> np.ndarray:
@@ -190,21 +199,24 @@ class LiberoSim:
     def observe(self, render: bool = True) -> SimObs:
         o = self._obs
         return SimObs(
-            image=self.render() if render else None, K=self.intrinsics(),
+            image=self.render() if render else None,
+            K=self.intrinsics(),
             T_world_cam=self.camera_pose(),
             eef_pos=np.asarray(o["robot0_eef_pos"], dtype=np.float64),
             eef_quat=np.asarray(o["robot0_eef_quat"], dtype=np.float64),
             joints=np.asarray(o["robot0_joint_pos"], dtype=np.float64),
             gripper_qpos=np.asarray(o["robot0_gripper_qpos"], dtype=np.float64),
-            time=float(self.sim.data.time) - self.t0, step=self.step_count,
+            time=float(self.sim.data.time) - self.t0,
+            step=self.step_count,
         )
 
     def object_pos(self, name: str | None = None) -> np.ndarray:
         return np.asarray(self._obs[f"{name or self.object_name}_pos"], dtype=np.float64)
 
     # -- acting -------------------------------------------------------------------------
-    def step_target(self, pos: np.ndarray, quat_xyzw: np.ndarray | None, gripper: float,
-                    render: bool = True) -> SimObs:
+    def step_target(
+        self, pos: np.ndarray, quat_xyzw: np.ndarray | None, gripper: float, render: bool = True
+    ) -> SimObs:
         """Teleport-servo to an absolute EEF target (world metres), then observe.
 
         gripper: -1 open, +1 closed (LIBERO). One call is one policy step."""

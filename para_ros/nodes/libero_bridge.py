@@ -1,0 +1,275 @@
+"""`para_libero_bridge`: one LIBERO task as a ROS 2 robot, for closed-loop tests of the node.
+
+Publishes the upright agentview image (rgb8), CameraInfo, JointState, the EEF PoseStamped,
+the camera PoseStamped (world <- camera, OpenCV axes) and para_ros/EpisodeStatus; executes
+para_ros/PolicyAction (its gated `command`, teleport servo; or holds when the node published
+no command). Lock-step mode (default): after each observation the simulation waits for the
+PolicyAction stamped with that observation (deterministic: for tests and evaluation).
+Real-time mode: the simulation runs at `control_rate` and executes the newest action.
+Runs `episodes` episodes of one setting, writes the results JSON, and exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, Image, JointState
+
+from para_ros.msg import EpisodeStatus, PolicyAction
+from para_ros.nodes import conversions as cv
+from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
+
+PARAMS = {
+    "suite": ("libero_spatial", "LIBERO suite"),
+    "task_id": (0, "task index in the suite"),
+    "image_size": (224, "square agentview render size, px"),
+    "episodes": (1, "episodes to run, then exit"),
+    "first_init": (0, "first official init state; episode k uses first_init + k"),
+    "max_steps": (600, "policy steps per episode"),
+    "zero_rotation": (True, "keep the start orientation (seed protocol)"),
+    "action_scale": (1.0, "scale of the displacement toward each target"),
+    "camera_theta_deg": (0.0, "viewpoint OOD: camera orbit off-axis angle, degrees"),
+    "camera_phi_deg": (0.0, "viewpoint OOD: orbit azimuth, degrees"),
+    "shift_dx": (0.0, "position OOD: object shift along world x, metres"),
+    "shift_dy": (0.0, "position OOD: object shift along world y, metres"),
+    "mode": ("lockstep", "lockstep (wait for each answer) or realtime"),
+    "action_timeout": (10.0, "lock-step: seconds to wait for the answer before holding"),
+    "control_rate": (10.0, "real-time mode: policy steps per second"),
+    "results_path": ("", "results JSON written at the end ('' = none)"),
+    "world_frame": ("world", "frame id of poses"),
+    "camera_frame": ("agentview_optical", "frame id of the image"),
+    "action_topic": ("/para_policy/action", "para_ros/PolicyAction to execute"),
+    "startup_timeout": (60.0, "seconds to wait for the policy node to subscribe"),
+}
+
+
+class LiberoBridge(Node):
+    def __init__(self):
+        super().__init__("para_libero_bridge")
+        for name, (default, desc) in PARAMS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=desc))
+        P = {n: self.get_parameter(n).value for n in PARAMS}
+        if P["mode"] not in ("lockstep", "realtime"):
+            raise ValueError(f"mode must be lockstep or realtime, got {P['mode']!r}")
+        self.P = P
+        self.cfg = SimConfig(
+            suite=P["suite"],
+            task_id=int(P["task_id"]),
+            image_size=int(P["image_size"]),
+            max_steps=int(P["max_steps"]),
+            zero_rotation=bool(P["zero_rotation"]),
+            action_scale=float(P["action_scale"]),
+            camera_theta_deg=float(P["camera_theta_deg"]),
+            camera_phi_deg=float(P["camera_phi_deg"]),
+            shift_dx=float(P["shift_dx"]),
+            shift_dy=float(P["shift_dy"]),
+        )
+        self.sim: LiberoSim | None = None  # built in the worker: GL contexts are per thread
+        qos = QoSProfile(depth=10)
+        self.pub_img = self.create_publisher(Image, "image", qos)
+        self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos)
+        self.pub_js = self.create_publisher(JointState, "joint_states", qos)
+        from geometry_msgs.msg import PoseStamped
+
+        self.pub_eef = self.create_publisher(PoseStamped, "eef_pose", qos)
+        self.pub_cam = self.create_publisher(PoseStamped, "camera_pose", qos)
+        self.pub_status = self.create_publisher(EpisodeStatus, "~/episode_status", qos)
+        self._cond = threading.Condition()
+        self._answers: dict[tuple[int, int], PolicyAction] = {}
+        self._latest: PolicyAction | None = None
+        self.create_subscription(PolicyAction, P["action_topic"], self._on_action, qos)
+        self.results: list[dict] = []
+        self.done = threading.Event()
+        self._worker = threading.Thread(target=self._run, daemon=True)
+        self._worker.start()
+
+    def _on_action(self, msg: PolicyAction) -> None:
+        with self._cond:
+            self._answers[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+            self._latest = msg
+            self._cond.notify_all()
+
+    def _publish_obs(self, obs) -> tuple[int, int]:
+        from rclpy.time import Time
+
+        stamp = self.get_clock().now().to_msg()
+        world, camf = self.P["world_frame"], self.P["camera_frame"]
+        info = CameraInfo()
+        info.header.stamp, info.header.frame_id = stamp, camf
+        info.height = info.width = self.cfg.image_size
+        info.k = obs.K.reshape(-1).tolist()
+        info.p = np.hstack([obs.K, np.zeros((3, 1))]).reshape(-1).tolist()
+        info.distortion_model = "plumb_bob"
+        info.d = [0.0] * 5
+        self.pub_info.publish(info)
+        from scipy.spatial.transform import Rotation
+
+        q_cam = Rotation.from_matrix(obs.T_world_cam[:3, :3]).as_quat()
+        self.pub_cam.publish(cv.make_pose_stamped(obs.T_world_cam[:3, 3], q_cam, stamp, world))
+        js = JointState()
+        js.header.stamp = stamp
+        js.name = [f"robot0_joint{i + 1}" for i in range(len(obs.joints))] + [
+            "robot0_finger_left",
+            "robot0_finger_right",
+        ]
+        js.position = [*obs.joints.tolist(), *obs.gripper_qpos.tolist()]
+        self.pub_js.publish(js)
+        self.pub_eef.publish(cv.make_pose_stamped(obs.eef_pos, obs.eef_quat, stamp, world))
+        self.pub_img.publish(cv.rgb_to_image(obs.image, stamp, camf))
+        _ = Time
+        return stamp.sec, stamp.nanosec
+
+    def _status(self, ep: int, init: int, outcome: str, detail: str = "") -> None:
+        s = EpisodeStatus()
+        s.header.stamp = self.get_clock().now().to_msg()
+        s.header.frame_id = self.P["world_frame"]
+        s.suite, s.task_id, s.language = self.cfg.suite, self.cfg.task_id, self.sim.language
+        s.setting = (
+            "viewpoint_ood"
+            if self.cfg.camera_theta_deg
+            else "position_ood"
+            if (self.cfg.shift_dx or self.cfg.shift_dy)
+            else "in_distribution"
+        )
+        s.camera_theta = float(np.radians(self.cfg.camera_theta_deg))
+        s.camera_phi = float(np.radians(self.cfg.camera_phi_deg))
+        s.shift_dx, s.shift_dy = self.cfg.shift_dx, self.cfg.shift_dy
+        s.episode, s.init_state, s.seed = ep, init, init
+        s.step, s.max_steps = self.sim.step_count, self.cfg.max_steps
+        s.outcome = {"RUNNING": 0, "PLACE": 1, "GRASP": 2, "MISS": 3}.get(outcome, 4)
+        s.done = outcome != "RUNNING"
+        s.detail = detail
+        self.pub_status.publish(s)
+
+    def _wait_for_policy(self) -> bool:
+        end = time.monotonic() + float(self.P["startup_timeout"])
+        while time.monotonic() < end and rclpy.ok():
+            if self.pub_img.get_subscription_count() and self.count_publishers(
+                self.P["action_topic"]
+            ):
+                time.sleep(0.5)  # let the remaining endpoints match too
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _answer(self, key) -> PolicyAction | None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: key in self._answers or not rclpy.ok(),
+                timeout=float(self.P["action_timeout"]),
+            )
+            msg = self._answers.pop(key, None)
+            self._answers.clear()  # answers to older frames are of no use
+            return msg
+
+    def _run(self) -> None:
+        try:
+            # MuJoCo's offscreen GL context belongs to the thread that creates it: build and
+            # render the simulation in this thread only (rendering from another thread gave
+            # other pixels than the same state rendered in-process).
+            self.sim = LiberoSim(self.cfg)
+            if not self._wait_for_policy():
+                self.get_logger().error("no policy node subscribed within startup_timeout")
+                self.results.append({"outcome": "ERROR", "detail": "no policy node"})
+                return
+            for ep in range(int(self.P["episodes"])):
+                self.results.append(self._episode(ep, int(self.P["first_init"]) + ep))
+        except Exception as exc:  # report, never hang
+            self.get_logger().error(f"bridge failed: {type(exc).__name__}: {exc}")
+            self.results.append({"outcome": "ERROR", "detail": f"{type(exc).__name__}: {exc}"})
+        finally:
+            self._write_results()
+            if self.sim is not None:
+                self.sim.close()
+            self.done.set()
+
+    def _episode(self, ep: int, init: int) -> dict:
+        try:
+            obs = self.sim.reset(init)
+        except SimError as exc:
+            self._status(ep, init, "ERROR", str(exc))
+            return {"episode": ep, "init_state": init, "outcome": "REFUSED", "detail": str(exc)}
+        grip, timeouts, held, targets = -1.0, 0, 0, []
+        period = 1.0 / float(self.P["control_rate"])
+        while True:
+            key = self._publish_obs(obs)
+            if self.P["mode"] == "lockstep":
+                msg = self._answer(key)
+                timeouts += msg is None
+            else:
+                time.sleep(period)
+                with self._cond:
+                    msg = self._latest
+            if msg is not None and msg.command_published:
+                p = msg.command.position
+                target, grip = np.array([p.x, p.y, p.z]), float(msg.command_gripper)
+            else:
+                target = obs.eef_pos
+                held += 1
+            targets.append(target.tolist())
+            obs = self.sim.step_target(target, None, grip)
+            outcome = self.sim.outcome()
+            self._status(ep, init, outcome)
+            if outcome != "RUNNING":
+                break
+        self.get_logger().info(
+            f"episode {ep} (init {init}): {outcome} in {self.sim.step_count} steps"
+        )
+        return {
+            "episode": ep,
+            "init_state": init,
+            "outcome": outcome,
+            "steps": self.sim.step_count,
+            "held_steps": held,
+            "timeouts": timeouts,
+            "targets": targets,
+            "setting": dataclasses.asdict(self.cfg),
+        }
+
+    def _write_results(self) -> None:
+        path = self.P["results_path"]
+        if not path:
+            return
+        valid = [r for r in self.results if r.get("outcome") in ("PLACE", "GRASP", "MISS")]
+        summary = {k: sum(r["outcome"] == k for r in valid) for k in ("PLACE", "GRASP", "MISS")}
+        summary["n"] = len(valid)
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".partial")
+        tmp.write_text(json.dumps({"summary": summary, "episodes": self.results}, indent=1))
+        tmp.replace(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = None
+    try:
+        node = LiberoBridge()
+        while rclpy.ok() and not node.done.is_set():
+            rclpy.spin_once(node, timeout_sec=0.1)
+        ok = all(r.get("outcome") != "ERROR" for r in node.results)
+        return 0 if ok else 1
+    except (SimError, ValueError) as exc:
+        print(f"para_libero_bridge: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

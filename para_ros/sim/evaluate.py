@@ -1,0 +1,280 @@
+"""`para-eval-sim`: closed-loop evaluation of an ONNX policy in LIBERO, in-process (no ROS).
+
+Per step: render -> OnnxPolicy.infer -> runtime.safety.gate (the node's own gating) -> teleport
+servo to the gated target (or hold the current pose when the gate refuses). The ROS path
+(para_libero_bridge + para_policy in lock-step) executes exactly the same command, so both give
+the same outcomes for the same model and episodes (tests/sim/test_bridge.py checks it).
+
+Settings (seed protocol): in_distribution; viewpoint (--theta/--phi, or a grid); position
+(--positions-file with "dx dy" lines, or the seed's train-left/test-right split: --half right).
+Sharding: --shard i --num-shards n runs every n-th episode; `para-eval-sim merge` joins shards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from para_ros.core.geometry import pose_matrix
+from para_ros.runtime.onnx_policy import Observation, ObservationError
+from para_ros.runtime.safety import SafetyConfig, gate
+
+
+def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
+    """T_world_cam after the round trip through a PoseStamped (position + quaternion), as the
+    node receives it from the bridge: in-process and ROS runs then use identical floats."""
+    from scipy.spatial.transform import Rotation
+
+    return pose_matrix(T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat())
+
+
+def policy_command(policy, obs, safety: SafetyConfig):
+    """(target position, gripper, PolicyResult | None, reason) for one observation."""
+    try:
+        res = policy.infer(
+            Observation(obs.image, obs.K, camera_pose_as_published(obs.T_world_cam), obs.eef_pos)
+        )
+    except ObservationError as exc:
+        return None, None, None, str(exc)
+    cmd, reason = gate(res.chunk, obs.eef_pos, safety)
+    if cmd is None:
+        return None, None, res, reason
+    return cmd.position, cmd.gripper, res, ""
+
+
+def run_episode(
+    sim,
+    policy,
+    init_state: int,
+    safety: SafetyConfig = SafetyConfig(),
+    record_frames: bool = False,
+) -> dict:
+    obs = sim.reset(init_state)
+    grip = -1.0
+    latency, frames, refused, targets = [], [], 0, []
+    while True:
+        target, g, res, _reason = policy_command(policy, obs, safety)
+        if res is not None:
+            latency.append(res.inference_ms)
+        if target is None:
+            refused += 1
+            target, g = obs.eef_pos, grip  # hold
+        grip = g
+        targets.append(np.asarray(target).tolist())
+        if record_frames:
+            frames.append((obs.image, None if res is None else res.chunk.pixels))
+        obs = sim.step_target(target, None, grip)
+        outcome = sim.outcome()
+        if outcome != "RUNNING":
+            break
+    out = {
+        "init_state": init_state,
+        "outcome": outcome,
+        "steps": sim.step_count,
+        "refused_steps": refused,
+        "targets": targets,
+        "setting": dataclasses.asdict(sim.cfg),
+        "inference_ms_median": float(np.median(latency)) if latency else None,
+    }
+    if record_frames:
+        out["_frames"] = frames
+    return out
+
+
+def summarise(episodes: list[dict]) -> dict:
+    n = len(episodes)
+    counts = {k: sum(e["outcome"] == k for e in episodes) for k in ("PLACE", "GRASP", "MISS")}
+    return {"n": n, **counts, "success_rate": counts["PLACE"] / n if n else 0.0}
+
+
+def save_gif(path: Path, frames, spec_hw) -> None:
+    """Episode GIF with the predicted trajectory (cell centres of the chunk) drawn on."""
+    from PIL import Image, ImageDraw
+
+    imgs = []
+    for img, pixels in frames:
+        im = Image.fromarray(img)
+        if pixels is not None:
+            d = ImageDraw.Draw(im)
+            s = np.array([img.shape[1] / spec_hw[1], img.shape[0] / spec_hw[0]])
+            pts = [tuple(p * s) for p in pixels]
+            d.line(pts, fill=(255, 0, 255), width=2)
+            for p in pts:
+                d.ellipse([p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2], outline=(0, 255, 255))
+        imgs.append(im)
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
+
+
+def episode_plan(args) -> list[dict]:
+    """Every episode of the run: its init state and setting overrides (before sharding)."""
+    cells: list[dict] = [{}]
+    if args.positions_file:
+        rows = [
+            line.split()
+            for line in Path(args.positions_file).read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        cells = [{"shift_dx": float(r[0]), "shift_dy": float(r[1])} for r in rows]
+    elif args.half:
+        from para_ros.sim.demos import settings_grid
+
+        cells = settings_grid("position", args.grid, 0, args.half)
+    elif args.theta:
+        cells = [{"camera_theta_deg": args.theta, "camera_phi_deg": args.phi}]
+    plan = []
+    for c in cells:
+        for k in range(args.episodes):
+            plan.append({"init_state": (args.first_init + k) % 50, **c})
+    return plan
+
+
+def run(args) -> dict:
+    from para_ros.runtime.onnx_policy import OnnxPolicy
+    from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
+
+    policy = OnnxPolicy(args.model, ["CPUExecutionProvider"], args.threads)
+    base = SimConfig(
+        suite=args.suite,
+        task_id=args.task,
+        image_size=args.image_size,
+        max_steps=args.max_steps,
+        zero_rotation=not args.use_rotation,
+        action_scale=args.action_scale,
+    )
+    safety = SafetyConfig(execute_step=args.execute_step, max_step_m=args.max_step)
+    plan = episode_plan(args)[args.shard :: args.num_shards]
+    sim = LiberoSim(base)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    episodes = []
+    t0 = time.perf_counter()
+    for k, ep in enumerate(plan):
+        overrides = {key: v for key, v in ep.items() if key != "init_state"}
+        sim.cfg = dataclasses.replace(base, **overrides)
+        try:
+            r = run_episode(
+                sim, policy, ep["init_state"], safety, record_frames=args.gif and k == 0
+            )
+        except SimError as exc:
+            episodes.append({**ep, "outcome": "REFUSED", "detail": str(exc)})
+            continue
+        frames = r.pop("_frames", None)
+        if frames:
+            save_gif(
+                out_dir / f"episode_shard{args.shard}.gif",
+                frames,
+                (policy.spec.image.height, policy.spec.image.width),
+            )
+        episodes.append(r)
+        print(
+            f"episode {k + 1}/{len(plan)} init {ep['init_state']}: {r['outcome']} in "
+            f"{r['steps']} steps",
+            flush=True,
+        )
+    sim.close()
+    valid = [e for e in episodes if e["outcome"] != "REFUSED"]
+    result = {
+        "model": args.model,
+        "model_id": policy.model_id,
+        "suite": args.suite,
+        "task": args.task,
+        "shard": args.shard,
+        "num_shards": args.num_shards,
+        "summary": summarise(valid),
+        "episodes": episodes,
+        "seconds": time.perf_counter() - t0,
+    }
+    path = out_dir / f"results_shard{args.shard}of{args.num_shards}.json"
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+    return result
+
+
+def merge(paths: list[Path], out: Path) -> dict:
+    parts = [json.loads(p.read_text()) for p in paths]
+    shards = sorted({(p["shard"], p["num_shards"]) for p in parts})
+    n = parts[0]["num_shards"]
+    if sorted(s for s, _ in shards) != list(range(n)):
+        raise ValueError(f"merge needs shards 0..{n - 1}, got {[s for s, _ in shards]}")
+    episodes = [e for p in parts for e in p["episodes"]]
+    valid = [e for e in episodes if e["outcome"] != "REFUSED"]
+    merged = {
+        **{k: parts[0][k] for k in ("model", "model_id", "suite", "task")},
+        "summary": summarise(valid),
+        "episodes": episodes,
+    }
+    out.write_text(json.dumps(merged, indent=1))
+    return merged
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="para-eval-sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--model", required=True)
+    ap.add_argument("-o", "--out", default="results/eval_sim")
+    ap.add_argument("--suite", default="libero_spatial")
+    ap.add_argument("--task", type=int, default=0)
+    ap.add_argument("--episodes", type=int, default=10, help="per setting cell")
+    ap.add_argument("--first-init", type=int, default=0, help="first official init state")
+    ap.add_argument("--max-steps", type=int, default=600)
+    ap.add_argument("--image-size", type=int, default=224, help="render size")
+    ap.add_argument("--execute-step", type=int, default=0)
+    ap.add_argument("--max-step", type=float, default=0.05, help="metres per command")
+    ap.add_argument("--action-scale", type=float, default=1.0)
+    ap.add_argument("--use-rotation", action="store_true", help="execute predicted rotation")
+    ap.add_argument("--theta", type=float, default=0.0, help="viewpoint OOD, degrees")
+    ap.add_argument("--phi", type=float, default=0.0)
+    ap.add_argument("--positions-file", default="", help='position OOD: lines "dx dy" (m)')
+    ap.add_argument(
+        "--half",
+        default="",
+        choices=["", "left", "right"],
+        help="position OOD on the seed's grid half (train left, test right)",
+    )
+    ap.add_argument("--grid", type=int, default=4, help="grid per axis for --half")
+    ap.add_argument("--shard", type=int, default=0)
+    ap.add_argument("--num-shards", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--gif", action="store_true", help="GIF of the first episode")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        ap = argparse.ArgumentParser(prog="para-eval-sim merge")
+        ap.add_argument("shards", nargs="+")
+        ap.add_argument("-o", "--out", required=True)
+        a = ap.parse_args(argv[1:])
+        try:
+            m = merge([Path(p) for p in a.shards], Path(a.out))
+        except ValueError as exc:
+            print(f"para-eval-sim merge: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(m["summary"]))
+        return 0
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.shard < args.num_shards:
+        print(f"para-eval-sim: --shard must be in [0, {args.num_shards})", file=sys.stderr)
+        return 2
+    res = run(args)
+    s = res["summary"]
+    print(
+        f"success {s['PLACE']}/{s['n']} ({100 * s['success_rate']:.0f}%), GRASP "
+        f"{s['GRASP']}, MISS {s['MISS']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""One lock-step LIBERO episode through ROS 2 (bridge + policy node, separate processes)
+agrees with the same episode run in-process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from para_ros.runtime.onnx_policy import OnnxPolicy
+from para_ros.runtime.safety import SafetyConfig
+from para_ros.sim.evaluate import run_episode
+from para_ros.sim.libero_sim import LiberoSim, SimConfig
+from tests.ros_helpers.env import REPO
+from tests.ros_helpers.policy_fixture import start_node
+
+pytestmark = pytest.mark.ros
+STEPS = 12
+
+
+def test_lockstep_episode_matches_in_process(exported, tmp_path, ros_env):
+    onnx_path, _, _ = exported
+    sim = LiberoSim(SimConfig(image_size=128, max_steps=STEPS))
+    try:
+        local = run_episode(
+            sim,
+            OnnxPolicy(str(onnx_path), ["CPUExecutionProvider"]),
+            0,
+            SafetyConfig(max_step_m=0.05),
+        )
+    finally:
+        sim.close()
+    node = start_node(
+        onnx_path,
+        ros_env,
+        "max_step:=0.05",
+        "camera_pose_topic:=camera_pose",
+        log=tmp_path / "node.log",
+    )
+    results = tmp_path / "bridge.json"
+    try:
+        bridge = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "para_ros.nodes.libero_bridge",
+                "--ros-args",
+                "--params-file",
+                str(REPO / "config" / "libero_bridge.yaml"),
+                "-p",
+                "image_size:=128",
+                "-p",
+                f"max_steps:={STEPS}",
+                "-p",
+                "episodes:=1",
+                "-p",
+                f"results_path:={results}",
+            ],
+            cwd=REPO,
+            env=ros_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        node.terminate()
+        node.wait(10)
+    assert bridge.returncode == 0, bridge.stdout[-3000:] + bridge.stderr[-3000:]
+    res = json.loads(results.read_text())
+    ep = res["episodes"][0]
+    assert ep["outcome"] in ("PLACE", "GRASP", "MISS") and ep["steps"] == STEPS
+    assert ep["timeouts"] == 0
+    assert ep["outcome"] == local["outcome"]
+    np.testing.assert_allclose(np.array(ep["targets"]), np.array(local["targets"]), atol=1e-9)
+    assert ep["held_steps"] == local["refused_steps"]
+    assert res["summary"]["n"] == 1
