@@ -52,9 +52,10 @@ def run_episode(
     sim,
     policy,
     init_state: int,
-    safety: SafetyConfig = SafetyConfig(),
+    safety: SafetyConfig | None = None,
     record_frames: bool = False,
 ) -> dict:
+    safety = safety or SafetyConfig()
     obs = sim.reset(init_state)
     grip = -1.0
     latency, frames, refused, targets = [], [], 0, []
