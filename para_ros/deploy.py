@@ -50,6 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a para_policy parameter (repeatable)",
     )
     ap.add_argument("--use-sim-time", action="store_true", help="use /clock")
+    ap.add_argument(
+        "--sim",
+        action="store_true",
+        help="also run para_libero_bridge (LIBERO closed loop); para-deploy "
+        "exits when the bridge has run its episodes",
+    )
+    ap.add_argument(
+        "--bridge-params-file",
+        default="",
+        help="para_libero_bridge YAML (default: config/libero_bridge.yaml)",
+    )
+    ap.add_argument(
+        "-b",
+        "--bridge-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="override a bridge parameter (repeatable)",
+    )
     return ap
 
 
@@ -65,11 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     # 448x448 RGB frames exceed Fast DDS's default shared-memory segment (RECIPES).
     env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    if args.sim:
+        overrides.append("camera_pose_topic:=camera_pose")  # the bridge's (orbited) camera
     procs = {
         "para_policy": subprocess.Popen(
             node_command("para_ros.nodes.policy_node", params, overrides), env=env
         )
     }
+    if args.sim:
+        bparams = args.bridge_params_file or str(config_file("libero_bridge.yaml"))
+        procs["para_libero_bridge"] = subprocess.Popen(
+            node_command("para_ros.nodes.libero_bridge", bparams, args.bridge_param), env=env
+        )
     stop = {"flag": False}
 
     def forward(signum, _frame):
@@ -87,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             if rc is None:
                 continue
             del procs[name]
+            if name == "para_libero_bridge" and not stop["flag"]:
+                code = code or rc  # the episodes are done: stop the policy node too
+                forward(signal.SIGINT, None)
+                continue
             if rc != 0 and not stop["flag"]:
                 print(
                     f"para-deploy: {name} exited with code {rc}; stopping the others",

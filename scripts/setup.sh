@@ -5,11 +5,12 @@
 #   * `pip install -e .[extras]`, which also compiles the ROS 2 messages in msg/ (setup.py).
 # A stamp records what was installed; an unchanged tree and extras skip every step (< 1 s).
 #
-#   PARA_EXTRAS   comma list of pyproject extras (default: cpu,dev,train). `gpu` replaces `cpu`.
+#   PARA_EXTRAS   comma list of pyproject extras (default: cpu,dev,train,sim); `gpu` replaces
+#                 `cpu`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-EXTRAS=${PARA_EXTRAS:-cpu,dev,train}
+EXTRAS=${PARA_EXTRAS:-cpu,dev,train,sim}
 VENV=${PARA_VENV:-$ROOT/.venv}
 PY=${PARA_PYTHON:-python3}
 
@@ -23,8 +24,9 @@ fi
 # -- system packages -----------------------------------------------------------------------
 apt_pkgs=()
 if [[ ",$EXTRAS," == *",sim,"* ]]; then
-  # MuJoCo headless rendering: EGL (default) and OSMesa (fallback, MUJOCO_GL=osmesa).
-  apt_pkgs+=(libegl1 libgl1 libosmesa6 libglfw3)
+  # MuJoCo headless rendering: EGL through Mesa's software drivers (MUJOCO_GL=egl, the
+  # default), OSMesa as the fallback (MUJOCO_GL=osmesa).
+  apt_pkgs+=(libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libosmesa6)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

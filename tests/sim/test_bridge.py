@@ -77,3 +77,36 @@ def test_lockstep_episode_matches_in_process(exported, tmp_path, ros_env):
     np.testing.assert_allclose(np.array(ep["targets"]), np.array(local["targets"]), atol=1e-9)
     assert ep["held_steps"] == local["refused_steps"]
     assert res["summary"]["n"] == 1
+
+
+def test_para_deploy_sim_runs_episodes_and_exits(exported, tmp_path, ros_env):
+    onnx_path, _, _ = exported
+    results = tmp_path / "r.json"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "para_ros.deploy",
+            "--model",
+            str(onnx_path),
+            "--sim",
+            "-b",
+            "max_steps:=4",
+            "-b",
+            "image_size:=128",
+            "-b",
+            "episodes:=2",
+            "-b",
+            f"results_path:={results}",
+        ],
+        cwd=REPO,
+        env=ros_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = json.loads(results.read_text())
+    assert out["summary"]["n"] == 2
+    assert [e["init_state"] for e in out["episodes"]] == [0, 1]
+    assert all(e["timeouts"] == 0 and e["steps"] == 4 for e in out["episodes"])
