@@ -1,8 +1,10 @@
-"""`para-demo`: the whole training path on generated data, in about a minute on 2 cores.
+"""`para-demo`: the whole path on generated data, in about a minute on 2 cores.
 
 generate synthetic demos (HDF5) -> fit the rotation basis -> train the tiny preset ->
-export ONNX (with parity) -> decode validation frames through ONNX Runtime and the pure core,
-and print the 3D error of the decoded targets against the recorded future.
+export ONNX (with parity) -> decode held-out frames through ONNX Runtime and the pure core
+(3D error of the decoded targets against the recorded future) -> record a held-out episode
+as a rosbag2 bag, score it offline (para-replay-eval) and play it at 1x into a live
+para_policy node (end-to-end latency, dropped frames).
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     data_path = out / "synthetic_demos.hdf5"
     write_hdf5(data_path, make_episodes(args.episodes, seed=0, n_frames=40))
-    print(f"[1/5] wrote {args.episodes} synthetic demos to {data_path}")
-    print("[2/5] rotation basis")
+    print(f"[1/6] wrote {args.episodes} synthetic demos to {data_path}")
+    print("[2/6] rotation basis")
     if basis_main([str(data_path), "--bins", "12"]) != 0:
         return 1
     p = get_preset("tiny")
@@ -58,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         progress=False,
         **p["train"],
     )
-    print(f"[3/5] training the tiny preset for {args.epochs} epochs")
+    print(f"[3/6] training the tiny preset for {args.epochs} epochs")
     run_dir, metrics = train(data, p["model"], cfg)
     onnx_path = out / "tiny.onnx"
     export_onnx(run_dir / "best", onnx_path)
     rep = parity(onnx_path, run_dir / "best")
     print(
-        f"[4/5] exported {onnx_path}; parity: voxel agreement {rep['voxel_agreement']:.3f}, "
+        f"[4/6] exported {onnx_path}; parity: voxel agreement {rep['voxel_agreement']:.3f}, "
         f"heatmap rel. error {rep['heatmap_rel_err']:.2e}"
     )
     spec = read_spec(onnx_path)
@@ -105,14 +107,53 @@ def main(argv: list[str] | None = None) -> int:
         "frames": len(lat),
         "seconds": time.perf_counter() - t0,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
     print(
-        f"[5/5] ONNX Runtime + decode on {len(lat)} held-out frames: 3D error median "
+        f"[5/6] ONNX Runtime + decode on {len(lat)} held-out frames: 3D error median "
         f"{summary['onnx_3d_err_mm_median']:.1f} mm (p90 {summary['onnx_3d_err_mm_p90']:.1f}"
         f" mm), {summary['onnx_infer_decode_ms_median']:.2f} ms per frame"
     )
+    summary.update(_through_ros(out, onnx_path, episodes[val_ids[0]]))
+    summary["seconds"] = time.perf_counter() - t0
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"done in {summary['seconds']:.0f} s; results in {out}")
     return 0
+
+
+def _through_ros(out: Path, onnx_path: Path, episode) -> dict:
+    """Record a held-out episode as a rosbag2 bag, score the model on it offline
+    (para-replay-eval), then play it at 1x into a live para_policy node (para-replay-timed)."""
+    import os
+    import subprocess
+
+    from para_ros.replay.cli import main as replay_eval
+    from para_ros.replay.timed import replay
+    from para_training.data.rosbag_io import write_bag
+
+    bag = write_bag(out / "heldout.mcap", episode)
+    replay_eval([str(bag), "--model", str(onnx_path), "-o", str(out / "replay"),
+                 "--no-progress"])
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # stay on this machine
+    node = subprocess.Popen(
+        [sys.executable, "-m", "para_ros.nodes.policy_node", "--ros-args",
+         "-p", f"model_path:={onnx_path.resolve()}", "-p", "use_sim_time:=true",
+         "-p", "image_topic:=/camera/image_raw", "-p", "camera_info_topic:=/camera/camera_info",
+         "-p", "eef_pose_topic:=/eef_pose", "-p", "joint_states_topic:=/joint_states"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(3.0)
+        res = replay(bag, out / "timed_replay", rate=1.0)
+    finally:
+        node.terminate()
+        node.wait(10)
+    lat = res["latency_ms"]
+    print(f"[6/6] ROS 2: {res['images_published']} frames played at 1x into para_policy: "
+          f"{res['images_answered']} answered, {res['dropped']} dropped; end-to-end latency "
+          f"median {lat.get('median', float('nan')):.2f} ms, p99 "
+          f"{lat.get('p99', float('nan')):.2f} ms")
+    return {"ros_frames": res["images_published"], "ros_dropped": res["dropped"],
+            "ros_latency_ms_median": lat.get("median"), "ros_latency_ms_p99": lat.get("p99")}
 
 
 if __name__ == "__main__":
