@@ -131,16 +131,32 @@ def _through_ros(out: Path, onnx_path: Path, episode) -> dict:
     from para_training.data.rosbag_io import write_bag
 
     bag = write_bag(out / "heldout.mcap", episode)
-    replay_eval([str(bag), "--model", str(onnx_path), "-o", str(out / "replay"),
-                 "--no-progress"])
+    replay_eval([str(bag), "--model", str(onnx_path), "-o", str(out / "replay"), "--no-progress"])
     env = dict(os.environ)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # stay on this machine
     node = subprocess.Popen(
-        [sys.executable, "-m", "para_ros.nodes.policy_node", "--ros-args",
-         "-p", f"model_path:={onnx_path.resolve()}", "-p", "use_sim_time:=true",
-         "-p", "image_topic:=/camera/image_raw", "-p", "camera_info_topic:=/camera/camera_info",
-         "-p", "eef_pose_topic:=/eef_pose", "-p", "joint_states_topic:=/joint_states"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "para_ros.nodes.policy_node",
+            "--ros-args",
+            "-p",
+            f"model_path:={onnx_path.resolve()}",
+            "-p",
+            "use_sim_time:=true",
+            "-p",
+            "image_topic:=/camera/image_raw",
+            "-p",
+            "camera_info_topic:=/camera/camera_info",
+            "-p",
+            "eef_pose_topic:=/eef_pose",
+            "-p",
+            "joint_states_topic:=/joint_states",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         time.sleep(3.0)
         res = replay(bag, out / "timed_replay", rate=1.0)
@@ -148,12 +164,18 @@ def _through_ros(out: Path, onnx_path: Path, episode) -> dict:
         node.terminate()
         node.wait(10)
     lat = res["latency_ms"]
-    print(f"[6/6] ROS 2: {res['images_published']} frames played at 1x into para_policy: "
-          f"{res['images_answered']} answered, {res['dropped']} dropped; end-to-end latency "
-          f"median {lat.get('median', float('nan')):.2f} ms, p99 "
-          f"{lat.get('p99', float('nan')):.2f} ms")
-    return {"ros_frames": res["images_published"], "ros_dropped": res["dropped"],
-            "ros_latency_ms_median": lat.get("median"), "ros_latency_ms_p99": lat.get("p99")}
+    print(
+        f"[6/6] ROS 2: {res['images_published']} frames played at 1x into para_policy: "
+        f"{res['images_answered']} answered, {res['dropped']} dropped; end-to-end latency "
+        f"median {lat.get('median', float('nan')):.2f} ms, p99 "
+        f"{lat.get('p99', float('nan')):.2f} ms"
+    )
+    return {
+        "ros_frames": res["images_published"],
+        "ros_dropped": res["dropped"],
+        "ros_latency_ms_median": lat.get("median"),
+        "ros_latency_ms_p99": lat.get("p99"),
+    }
 
 
 if __name__ == "__main__":

@@ -1,0 +1,72 @@
+"""para-eval-sim (shards + merge) and para-eval-matrix produce whole, consistent results."""
+
+from __future__ import annotations
+
+import json
+
+from para_ros.sim.evaluate import main as eval_main
+from para_ros.sim.matrix import main as matrix_main
+
+
+def test_shards_merge_to_the_whole_run(exported, tmp_path):
+    onnx_path, _, _ = exported
+    common = [
+        "--model",
+        str(onnx_path),
+        "--episodes",
+        "2",
+        "--max-steps",
+        "2",
+        "--image-size",
+        "64",
+        "-o",
+        str(tmp_path),
+    ]
+    for shard in (0, 1):
+        assert eval_main([*common, "--shard", str(shard), "--num-shards", "2"]) == 0
+    parts = sorted(tmp_path.glob("results_shard*of2.json"))
+    assert len(parts) == 2
+    inits = [e["init_state"] for p in parts for e in json.loads(p.read_text())["episodes"]]
+    assert sorted(inits) == [0, 1]  # every episode exactly once
+    assert eval_main(["merge", *map(str, parts), "-o", str(tmp_path / "all.json")]) == 0
+    merged = json.loads((tmp_path / "all.json").read_text())
+    assert merged["summary"]["n"] == 2
+    assert sum(merged["summary"][k] for k in ("PLACE", "GRASP", "MISS")) == 2
+    assert eval_main(["merge", str(parts[0]), "-o", str(tmp_path / "bad.json")]) == 2
+
+
+def test_matrix_table(exported, tmp_path, capsys):
+    onnx_path, _, _ = exported
+    assert (
+        matrix_main(
+            [
+                "--models",
+                str(onnx_path),
+                "--episodes",
+                "1",
+                "--max-steps",
+                "2",
+                "--image-size",
+                "64",
+                "--theta",
+                "15",
+                "--positions-file",
+                str(_positions(tmp_path)),
+                "-o",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
+    md = (tmp_path / "m" / "matrix.md").read_text()
+    assert "| model | in_distribution | viewpoint | position |" in md
+    assert md.count("(n=1;") == 2 and "(n=2;" in md  # position: 2 shifts x 1 episode
+    cells = json.loads((tmp_path / "m" / "matrix.json").read_text())
+    row = cells[str(onnx_path)]
+    assert row["viewpoint"]["n"] == 1 and row["position"]["n"] == 2
+
+
+def _positions(tmp_path):
+    p = tmp_path / "positions.txt"
+    p.write_text("# dx dy (m)\n0.0 0.02\n-0.02 0.03\n")
+    return p
