@@ -85,3 +85,15 @@ def test_para_deploy_reports_a_bad_model(tmp_path, ros_env):
     assert res.returncode == 2
     assert "para_policy: error: cannot load ONNX model" in res.stderr
     assert "para-deploy: para_policy exited with code 2" in res.stderr
+
+
+def test_bridge_yaml_documents_every_parameter():
+    from para_ros.nodes.libero_bridge import PARAMS as BRIDGE
+
+    text = (REPO / "config" / "libero_bridge.yaml").read_text()
+    params = yaml.safe_load(text)["para_libero_bridge"]["ros__parameters"]
+    assert params == {k: v[0] for k, v in BRIDGE.items()}
+    lines = text.splitlines()
+    for name in BRIDGE:
+        k = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{name}:"))
+        assert lines[k - 1].strip().startswith("#"), name

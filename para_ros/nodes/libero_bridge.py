@@ -45,6 +45,7 @@ PARAMS = {
     "shift_dy": (0.0, "position OOD: object shift along world y, metres"),
     "mode": ("lockstep", "lockstep (wait for each answer) or realtime"),
     "action_timeout": (10.0, "lock-step: seconds to wait for the answer before holding"),
+    "resend_period": (1.0, "lock-step: seconds before an unanswered observation is re-sent"),
     "control_rate": (10.0, "real-time mode: policy steps per second"),
     "results_path": ("", "results JSON written at the end ('' = none)"),
     "world_frame": ("world", "frame id of poses"),
@@ -100,10 +101,10 @@ class LiberoBridge(Node):
             self._latest = msg
             self._cond.notify_all()
 
-    def _publish_obs(self, obs) -> tuple[int, int]:
+    def _publish_obs(self, obs, stamp=None) -> tuple[int, int]:
         from rclpy.time import Time
 
-        stamp = self.get_clock().now().to_msg()
+        stamp = stamp or self.get_clock().now().to_msg()
         world, camf = self.P["world_frame"], self.P["camera_frame"]
         info = CameraInfo()
         info.header.stamp, info.header.frame_id = stamp, camf
@@ -163,12 +164,23 @@ class LiberoBridge(Node):
             time.sleep(0.1)
         return False
 
-    def _answer(self, key) -> PolicyAction | None:
+    def _answer(self, key, obs) -> PolicyAction | None:
+        """Wait for the answer to observation `key`. The observation is published again (same
+        stamp, same data) every `resend_period` s: a frame can be lost before the endpoints
+        have fully matched, or reach the node before the camera pose does."""
+        from builtin_interfaces.msg import Time as TimeMsg
+
+        deadline = time.monotonic() + float(self.P["action_timeout"])
         with self._cond:
-            self._cond.wait_for(
-                lambda: key in self._answers or not rclpy.ok(),
-                timeout=float(self.P["action_timeout"]),
-            )
+            while True:
+                left = deadline - time.monotonic()
+                got = self._cond.wait_for(
+                    lambda: key in self._answers or not rclpy.ok(),
+                    timeout=min(float(self.P["resend_period"]), max(left, 0.0)),
+                )
+                if got or left <= 0:
+                    break
+                self._publish_obs(obs, TimeMsg(sec=key[0], nanosec=key[1]))
             msg = self._answers.pop(key, None)
             self._answers.clear()  # answers to older frames are of no use
             return msg
@@ -205,7 +217,7 @@ class LiberoBridge(Node):
         while True:
             key = self._publish_obs(obs)
             if self.P["mode"] == "lockstep":
-                msg = self._answer(key)
+                msg = self._answer(key, obs)
                 timeouts += msg is None
             else:
                 time.sleep(period)

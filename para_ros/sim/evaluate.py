@@ -198,6 +198,69 @@ def run(args) -> dict:
     return result
 
 
+def run_ros(args) -> dict:
+    """The same plan through ROS 2: para-deploy --sim per setting cell (lock-step), with the
+    node's default safety parameters (the in-process run uses the same gate)."""
+    import os
+    import subprocess
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = episode_plan(args)[args.shard :: args.num_shards]
+    cells: dict[tuple, list[int]] = {}
+    for ep in plan:
+        key = tuple(sorted((k, v) for k, v in ep.items() if k != "init_state"))
+        cells.setdefault(key, []).append(ep["init_state"])
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    episodes, t0 = [], time.perf_counter()
+    for n, (key, inits) in enumerate(cells.items()):
+        res_path = out_dir / f"ros_cell{n}_shard{args.shard}.json"
+        b = [
+            f"episodes:={len(inits)}",
+            f"first_init:={inits[0]}",
+            f"max_steps:={args.max_steps}",
+            f"image_size:={args.image_size}",
+            f"suite:={args.suite}",
+            f"task_id:={args.task}",
+            f"results_path:={res_path}",
+            f"action_scale:={args.action_scale}",
+            f"zero_rotation:={'false' if args.use_rotation else 'true'}",
+        ]
+        b += [f"{k}:={float(v)}" for k, v in key]
+        cmd = [
+            sys.executable,
+            "-m",
+            "para_ros.deploy",
+            "--model",
+            args.model,
+            "--sim",
+            "-p",
+            f"execute_step:={args.execute_step}",
+            "-p",
+            f"max_step:={args.max_step}",
+        ]
+        for item in b:
+            cmd += ["-b", item]
+        subprocess.run(cmd, env=env, check=True)
+        episodes += json.loads(res_path.read_text())["episodes"]
+    valid = [e for e in episodes if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
+    result = {
+        "model": args.model,
+        "suite": args.suite,
+        "task": args.task,
+        "via": "ros2",
+        "shard": args.shard,
+        "num_shards": args.num_shards,
+        "summary": summarise(valid),
+        "episodes": episodes,
+        "seconds": time.perf_counter() - t0,
+    }
+    path = out_dir / f"results_shard{args.shard}of{args.num_shards}.json"
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def merge(paths: list[Path], out: Path) -> dict:
     parts = [json.loads(p.read_text()) for p in paths]
     shards = sorted({(p["shard"], p["num_shards"]) for p in parts})
@@ -207,7 +270,7 @@ def merge(paths: list[Path], out: Path) -> dict:
     episodes = [e for p in parts for e in p["episodes"]]
     valid = [e for e in episodes if e["outcome"] != "REFUSED"]
     merged = {
-        **{k: parts[0][k] for k in ("model", "model_id", "suite", "task")},
+        **{k: parts[0].get(k) for k in ("model", "model_id", "suite", "task")},
         "summary": summarise(valid),
         "episodes": episodes,
     }
@@ -247,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--num-shards", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--gif", action="store_true", help="GIF of the first episode")
+    ap.add_argument(
+        "--ros",
+        action="store_true",
+        help="run through ROS 2 instead: para_libero_bridge + para_policy in "
+        "lock-step (para-deploy --sim), one bridge run per setting cell",
+    )
     return ap
 
 
@@ -268,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.shard < args.num_shards:
         print(f"para-eval-sim: --shard must be in [0, {args.num_shards})", file=sys.stderr)
         return 2
-    res = run(args)
+    res = run_ros(args) if args.ros else run(args)
     s = res["summary"]
     print(
         f"success {s['PLACE']}/{s['n']} ({100 * s['success_rate']:.0f}%), GRASP "

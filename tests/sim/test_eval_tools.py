@@ -70,3 +70,31 @@ def _positions(tmp_path):
     p = tmp_path / "positions.txt"
     p.write_text("# dx dy (m)\n0.0 0.02\n-0.02 0.03\n")
     return p
+
+
+def test_ros_mode_executes_the_same_targets_as_in_process(
+    exported, tmp_path, ros_env, monkeypatch
+):
+    import numpy as np
+
+    for k, v in ros_env.items():
+        monkeypatch.setenv(k, v)
+    onnx_path, _, _ = exported
+    common = [
+        "--model",
+        str(onnx_path),
+        "--episodes",
+        "1",
+        "--max-steps",
+        "3",
+        "--image-size",
+        "64",
+    ]
+    assert eval_main([*common, "-o", str(tmp_path / "local")]) == 0
+    assert eval_main([*common, "-o", str(tmp_path / "ros"), "--ros"]) == 0
+    local = json.loads((tmp_path / "local" / "results_shard0of1.json").read_text())
+    ros = json.loads((tmp_path / "ros" / "results_shard0of1.json").read_text())
+    assert ros["via"] == "ros2" and ros["summary"] == local["summary"]
+    np.testing.assert_allclose(
+        ros["episodes"][0]["targets"], local["episodes"][0]["targets"], atol=1e-9
+    )
