@@ -38,22 +38,9 @@ from para_training.data.rosbag_io import BagTopics
 from para_training.data.stats import build_spec, compute_stats
 from para_training.metrics import MetricAccumulator, predictions_from_logits
 from para_training.policies.para_dino_kv import ParaDinoKVConfig
+from para_training.policies.para_dino_kv.configuration_para_dino_kv import SIZE_FIELDS
 from para_training.rotation_basis import default_basis_path, fit_rotation, load_basis
 from para_training.viz import save_sample_figure
-
-SIZE_FIELDS = {
-    "image_height",
-    "image_width",
-    "grid_height",
-    "grid_width",
-    "steps",
-    "height_bins",
-    "gripper_bins",
-    "rotation_classes",
-    "rotation_mode",
-    "height_min",
-    "height_max",
-}
 
 
 def split_episodes(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -11,6 +11,23 @@ from dataclasses import asdict, dataclass, field, fields
 
 from para_ros.core.contract import PolicySpec
 
+# Fields that come from the data (the PolicySpec), not from the user: `from_spec` sets them.
+SIZE_FIELDS = frozenset(
+    {
+        "image_height",
+        "image_width",
+        "grid_height",
+        "grid_width",
+        "steps",
+        "height_bins",
+        "gripper_bins",
+        "rotation_classes",
+        "rotation_mode",
+        "height_min",
+        "height_max",
+    }
+)
+
 
 @dataclass
 class ParaDinoKVConfig:
@@ -97,20 +114,7 @@ class ParaDinoKVConfig:
 
     def hyperparameters(self) -> dict:
         """Everything but the data-derived sizes: what a user chooses."""
-        sizes = {
-            "image_height",
-            "image_width",
-            "grid_height",
-            "grid_width",
-            "steps",
-            "height_bins",
-            "gripper_bins",
-            "rotation_classes",
-            "rotation_mode",
-            "height_min",
-            "height_max",
-        }
-        return {k: v for k, v in asdict(self).items() if k not in sizes}
+        return {k: v for k, v in asdict(self).items() if k not in SIZE_FIELDS}
 
     def to_dict(self) -> dict:
         return asdict(self)
