@@ -45,7 +45,11 @@ PARAMS = {
     "shift_dy": (0.0, "position OOD: object shift along world y, metres"),
     "mode": ("lockstep", "lockstep (wait for each answer) or realtime"),
     "action_timeout": (10.0, "lock-step: seconds to wait for the answer before holding"),
-    "resend_period": (1.0, "lock-step: seconds before an unanswered observation is re-sent"),
+    "resend_period": (
+        0.3,
+        "lock-step: seconds before an unanswered observation is re-sent (with a fresh stamp; "
+        "keep it below the node's max_image_age)",
+    ),
     "control_rate": (10.0, "real-time mode: policy steps per second"),
     "results_path": ("", "results JSON written at the end ('' = none)"),
     "world_frame": ("world", "frame id of poses"),
@@ -165,23 +169,28 @@ class LiberoBridge(Node):
         return False
 
     def _answer(self, key, obs) -> PolicyAction | None:
-        """Wait for the answer to observation `key`. The observation is published again (same
-        stamp, same data) every `resend_period` s: a frame can be lost before the endpoints
-        have fully matched, or reach the node before the camera pose does."""
-        from builtin_interfaces.msg import Time as TimeMsg
-
+        """Wait for the answer to observation `key`. An unanswered observation is published
+        again every `resend_period` s with a fresh stamp (the same data: the episode stays
+        deterministic): a frame can be lost before all endpoints have matched, or reach the
+        node before the camera pose; re-sending the old stamp would only make it stale."""
+        keys = {key}
         deadline = time.monotonic() + float(self.P["action_timeout"])
         with self._cond:
             while True:
                 left = deadline - time.monotonic()
                 got = self._cond.wait_for(
-                    lambda: key in self._answers or not rclpy.ok(),
+                    lambda: bool(keys & self._answers.keys()) or not rclpy.ok(),
                     timeout=min(float(self.P["resend_period"]), max(left, 0.0)),
                 )
                 if got or left <= 0:
                     break
-                self._publish_obs(obs, TimeMsg(sec=key[0], nanosec=key[1]))
-            msg = self._answers.pop(key, None)
+                self._cond.release()  # publish without holding the answers' lock
+                try:
+                    keys.add(self._publish_obs(obs))
+                finally:
+                    self._cond.acquire()
+            hit = next((k for k in keys if k in self._answers), None)
+            msg = self._answers.get(hit) if hit else None
             self._answers.clear()  # answers to older frames are of no use
             return msg
 

@@ -110,3 +110,40 @@ def test_para_deploy_sim_runs_episodes_and_exits(exported, tmp_path, ros_env):
     assert out["summary"]["n"] == 2
     assert [e["init_state"] for e in out["episodes"]] == [0, 1]
     assert all(e["timeouts"] == 0 and e["steps"] == 4 for e in out["episodes"])
+
+
+def test_realtime_mode_runs_at_its_rate_and_executes_actions(exported, tmp_path, ros_env):
+    onnx_path, _, _ = exported
+    results = tmp_path / "rt.json"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "para_ros.deploy",
+            "--model",
+            str(onnx_path),
+            "--sim",
+            "-b",
+            "mode:=realtime",
+            "-b",
+            "control_rate:=4.0",
+            "-b",
+            "max_steps:=8",
+            "-b",
+            "image_size:=128",
+            "-b",
+            f"results_path:={results}",
+        ],
+        cwd=REPO,
+        env=ros_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    ep = json.loads(results.read_text())["episodes"][0]
+    assert ep["steps"] == 8 and ep["outcome"] in ("PLACE", "GRASP", "MISS")
+    # the newest action is executed: after the first answers arrive the robot moves
+    assert ep["held_steps"] < 8
+    moved = np.linalg.norm(np.diff(np.array(ep["targets"]), axis=0), axis=1)
+    assert (moved > 1e-4).any()
