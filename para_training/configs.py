@@ -161,9 +161,14 @@ PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
-def get_preset(name: str) -> dict[str, dict]:
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=3)
+def pick(table: dict, name: str, kind: str):
+    """table[name], or a KeyError naming the close matches and every known name."""
+    if name not in table:
+        close = difflib.get_close_matches(name, table, n=3)
         hint = f" Did you mean {close}?" if close else ""
-        raise KeyError(f"unknown preset {name!r}.{hint} Known presets: {sorted(PRESETS)}")
-    return PRESETS[name]
+        raise KeyError(f"unknown {kind} {name!r}.{hint} Known: {sorted(table)}")
+    return table[name]
+
+
+def get_preset(name: str) -> dict[str, dict]:
+    return pick(PRESETS, name, "preset")

@@ -179,12 +179,18 @@ def run(args) -> dict:
             flush=True,
         )
     sim.close()
-    valid = [e for e in episodes if e["outcome"] != "REFUSED"]
+    return write_results(args, out_dir, episodes, t0, model_id=policy.model_id, via="in_process")
+
+
+def write_results(args, out_dir: Path, episodes: list[dict], t0: float, **extra) -> dict:
+    """results_shard<i>of<n>.json (atomically): the run's episodes and their summary; REFUSED
+    or ERROR episodes are listed but not counted."""
+    valid = [e for e in episodes if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
     result = {
         "model": args.model,
-        "model_id": policy.model_id,
         "suite": args.suite,
         "task": args.task,
+        **extra,
         "shard": args.shard,
         "num_shards": args.num_shards,
         "summary": summarise(valid),
@@ -244,21 +250,7 @@ def run_ros(args) -> dict:
             cmd += ["-b", item]
         subprocess.run(cmd, env=env, check=True)
         episodes += json.loads(res_path.read_text())["episodes"]
-    valid = [e for e in episodes if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
-    result = {
-        "model": args.model,
-        "suite": args.suite,
-        "task": args.task,
-        "via": "ros2",
-        "shard": args.shard,
-        "num_shards": args.num_shards,
-        "summary": summarise(valid),
-        "episodes": episodes,
-        "seconds": time.perf_counter() - t0,
-    }
-    path = out_dir / f"results_shard{args.shard}of{args.num_shards}.json"
-    path.write_text(json.dumps(result, indent=1))
-    return result
+    return write_results(args, out_dir, episodes, t0, via="ros2")
 
 
 def merge(paths: list[Path], out: Path) -> dict:

@@ -7,9 +7,9 @@ when they are added.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
+from para_training.configs import pick
 from para_training.policies.para_dino_kv import ParaDinoKV, ParaDinoKVConfig
 
 REGISTRY: dict[str, tuple[type, type]] = {
@@ -18,11 +18,7 @@ REGISTRY: dict[str, tuple[type, type]] = {
 
 
 def lookup(name: str) -> tuple[type, type]:
-    if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=3)
-        hint = f"; did you mean {close}?" if close else ""
-        raise KeyError(f"unknown model architecture {name!r}{hint} Known: {sorted(REGISTRY)}")
-    return REGISTRY[name]
+    return pick(REGISTRY, name, "model architecture")
 
 
 def make_model(name: str, config: Any):
