@@ -248,3 +248,14 @@ def test_refuses_to_start(tmp_path, ros_env, case, expected):
     assert proc.returncode == 2, out
     errors = [line for line in out.splitlines() if line.startswith("para_policy: error:")]
     assert len(errors) == 1 and expected in errors[0], out
+
+
+def test_tf_camera_without_tf2_is_a_clear_start_error(tmp_path, ros_env):
+    import importlib.util
+
+    if importlib.util.find_spec("tf2_ros") is not None:  # a ROS install: tf2 path is live
+        pytest.fail("tf2_ros importable: extend this test to a real tf lookup")
+    proc = start_node(write_model(tmp_path / "m.onnx"), ros_env, "camera_tf_frame:=cam_optical")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "para_policy: error: camera_tf_frame is set but tf2_ros is not importable" in out

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import rclpy
+import rclpy.duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
 from nav_msgs.msg import Path
@@ -130,6 +131,17 @@ class PolicyNode(Node):
             self.create_subscription(
                 PoseStamped, P["camera_pose_topic"], self._on_camera_pose, state_qos
             )
+        self.tf_buffer = None
+        if P["camera_tf_frame"]:
+            try:  # tf2_ros exists on ROS installs only (not on PyPI)
+                import tf2_ros
+            except ImportError as exc:
+                raise StartupError(
+                    "camera_tf_frame is set but tf2_ros is not importable (pip installs have "
+                    "no tf2): use camera_pose or camera_pose_topic"
+                ) from exc
+            self.tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
         self.pub_action = self.create_publisher(PolicyAction, "~/action", qos)
         self.pub_target = self.create_publisher(PoseStamped, "~/eef_target", qos)
         self.pub_grip = self.create_publisher(Float64, "~/gripper_command", qos)
@@ -258,7 +270,19 @@ class PolicyNode(Node):
             return self._skip(
                 "stale_image", f"image is {age:.3f} s old (max_image_age {P['max_image_age']} s)"
             )
-        if not self._camera_pose_received:
+        if self.tf_buffer is not None:
+            try:
+                tf = self.tf_buffer.lookup_transform(
+                    P["world_frame"],
+                    P["camera_tf_frame"],
+                    msg.header.stamp,
+                    timeout=rclpy.duration.Duration(seconds=P["state_tolerance"]),
+                )
+            except Exception as exc:  # tf2 raises LookupException, ExtrapolationException, ...
+                return self._skip("no_camera_tf", f"{type(exc).__name__}: {exc}")
+            t, q = tf.transform.translation, tf.transform.rotation
+            self.T_world_cam = pose_matrix([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+        elif not self._camera_pose_received:
             return self._skip("no_camera_pose", f"no camera pose on {P['camera_pose_topic']}")
         info = self._camera_info
         if self.K_param is not None:
@@ -421,10 +445,14 @@ class PolicyNode(Node):
         self.pub_diag.publish(arr)
 
     def destroy_node(self) -> None:
+        # also called by rclpy's context clean-up on a node whose __init__ raised
+        # (StartupError): only stop what was started
         self._running = False
-        with self._lock:
-            self._lock.notify_all()
-        self._worker.join(timeout=2.0)
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            with self._lock:
+                self._lock.notify_all()
+            worker.join(timeout=2.0)
         super().destroy_node()
 
 

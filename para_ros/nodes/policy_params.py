@@ -47,6 +47,13 @@ PARAMS: tuple[Param, ...] = (
         "qz qw (metres, quaternion x y z w). All zeros: use the PolicySpec training camera.",
     ),
     Param(
+        "camera_tf_frame",
+        "",
+        "If set and tf2_ros is importable (ROS installs; not on PyPI), the camera pose is "
+        "looked up in tf as world_frame <- this optical frame (OpenCV axes) at the image "
+        "stamp; it overrides camera_pose and camera_pose_topic.",
+    ),
+    Param(
         "camera_pose_topic",
         "",
         "If set, a geometry_msgs/PoseStamped topic (world_frame <- camera, OpenCV axes) that "

@@ -32,9 +32,18 @@ def test_invalid_configs_are_refused(build, message):
 
 
 def test_cli_has_a_flag_per_field_with_the_seed_names():
-    args = build_parser().parse_args(["data.hdf5", "--rotation_loss_weight", "0.5",
-                                      "--gripper_loss_weight", "0.5", "--tf_layers", "5",
-                                      "--no-progress"])
+    args = build_parser().parse_args(
+        [
+            "data.hdf5",
+            "--rotation_loss_weight",
+            "0.5",
+            "--gripper_loss_weight",
+            "0.5",
+            "--tf_layers",
+            "5",
+            "--no-progress",
+        ]
+    )
     assert args.data == ["data.hdf5"] and args.tf_layers == 5 and args.progress is False
     # data-derived model sizes (rotation_classes, height_min, ...) are not flags: the data sets
     # them; the data's own settings are (image_height belongs to DataConfig)
