@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from para_ros.msg import EpisodeStatus, PolicyAction
@@ -85,8 +87,6 @@ class LiberoBridge(Node):
         self.pub_img = self.create_publisher(Image, "image", qos)
         self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos)
         self.pub_js = self.create_publisher(JointState, "joint_states", qos)
-        from geometry_msgs.msg import PoseStamped
-
         self.pub_eef = self.create_publisher(PoseStamped, "eef_pose", qos)
         self.pub_cam = self.create_publisher(PoseStamped, "camera_pose", qos)
         self.pub_status = self.create_publisher(EpisodeStatus, "~/episode_status", qos)
@@ -106,8 +106,6 @@ class LiberoBridge(Node):
             self._cond.notify_all()
 
     def _publish_obs(self, obs, stamp=None) -> tuple[int, int]:
-        from rclpy.time import Time
-
         stamp = stamp or self.get_clock().now().to_msg()
         world, camf = self.P["world_frame"], self.P["camera_frame"]
         info = CameraInfo()
@@ -118,8 +116,6 @@ class LiberoBridge(Node):
         info.distortion_model = "plumb_bob"
         info.d = [0.0] * 5
         self.pub_info.publish(info)
-        from scipy.spatial.transform import Rotation
-
         q_cam = Rotation.from_matrix(obs.T_world_cam[:3, :3]).as_quat()
         self.pub_cam.publish(cv.make_pose_stamped(obs.T_world_cam[:3, 3], q_cam, stamp, world))
         js = JointState()
@@ -132,7 +128,6 @@ class LiberoBridge(Node):
         self.pub_js.publish(js)
         self.pub_eef.publish(cv.make_pose_stamped(obs.eef_pos, obs.eef_quat, stamp, world))
         self.pub_img.publish(cv.rgb_to_image(obs.image, stamp, camf))
-        _ = Time
         return stamp.sec, stamp.nanosec
 
     def _status(self, ep: int, init: int, outcome: str, detail: str = "") -> None:
