@@ -97,9 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("-o", "--output", default="", help="output JSON (default: see above)")
     args = ap.parse_args(argv)
+    from para_training.data.episode import EpisodeError
     from para_training.data.readers import load_episodes
 
-    episodes = load_episodes(args.data)
+    try:
+        episodes = load_episodes(args.data)
+    except EpisodeError as exc:
+        print(f"para-rotation-basis: {exc}", file=sys.stderr)
+        return 2
     try:
         spec, report = fit_rotation(
             episodes, args.mode, args.bins, args.min_explained_variance, args.allow_low_variance

@@ -128,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rng = np.random.default_rng(args.seed)
     cells = settings_grid(args.setting, args.grid, args.max_theta, args.half)
-    sim = LiberoSim(SimConfig(suite=args.suite, task_id=args.task, image_size=args.image_size))
+    try:
+        sim = LiberoSim(SimConfig(suite=args.suite, task_id=args.task, image_size=args.image_size))
+    except SimError as exc:
+        print(f"para-make-demos: {exc}", file=sys.stderr)
+        return 2
     episodes, failures, refused = [], {}, 0
     t0 = time.perf_counter()
     bar = tqdm(range(args.episodes), desc="demos", disable=args.no_progress)

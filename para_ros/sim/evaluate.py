@@ -329,7 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.shard < args.num_shards:
         print(f"para-eval-sim: --shard must be in [0, {args.num_shards})", file=sys.stderr)
         return 2
-    res = run_ros(args) if args.ros else run(args)
+    from para_ros.runtime.onnx_policy import ModelLoadError
+    from para_ros.sim.libero_sim import SimError
+
+    try:
+        res = run_ros(args) if args.ros else run(args)
+    except (ModelLoadError, SimError, FileNotFoundError) as exc:
+        print(f"para-eval-sim: {exc}", file=sys.stderr)
+        return 2
     s = res["summary"]
     print(
         f"success {s['PLACE']}/{s['n']} ({100 * s['success_rate']:.0f}%), GRASP "

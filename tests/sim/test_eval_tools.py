@@ -98,3 +98,15 @@ def test_ros_mode_executes_the_same_targets_as_in_process(
     np.testing.assert_allclose(
         ros["episodes"][0]["targets"], local["episodes"][0]["targets"], atol=1e-9
     )
+
+
+def test_bad_model_and_bad_task_are_clear_errors(tmp_path, capsys):
+    from para_ros.sim.demos import main as demos_main
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"nope")
+    assert eval_main(["--model", str(bad), "-o", str(tmp_path / "o")]) == 2
+    assert "para-eval-sim: cannot load ONNX model" in capsys.readouterr().err
+    assert demos_main(["-o", str(tmp_path / "d.hdf5"), "--task", "99"]) == 2
+    assert "libero_spatial has tasks 0..9, got 99" in capsys.readouterr().err
+    assert not (tmp_path / "d.hdf5").exists()

@@ -119,3 +119,8 @@ def test_rotation_basis_gate_and_override(tmp_path, episodes, capsys):
         == 0
     )
     assert json.loads((tmp_path / "k.json").read_text())["mode"] == "kmeans"
+
+
+def test_rotation_basis_names_a_missing_dataset(tmp_path, capsys):
+    assert basis_main([str(tmp_path / "nothing.hdf5")]) == 2
+    assert "nothing.hdf5: no such file or folder" in capsys.readouterr().err
