@@ -79,34 +79,30 @@ def test_lockstep_episode_matches_in_process(exported, tmp_path, ros_env):
     assert res["summary"]["n"] == 1
 
 
+def deploy_sim(onnx_path, results, env, *bridge_params: str) -> dict:
+    """Run `para-deploy --sim` with bridge parameter overrides; return the results JSON."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "para_ros.deploy",
+        "--model",
+        str(onnx_path),
+        "--sim",
+        "-b",
+        "image_size:=128",
+        "-b",
+        f"results_path:={results}",
+    ]
+    for p in bridge_params:
+        cmd += ["-b", p]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return json.loads(results.read_text())
+
+
 def test_para_deploy_sim_runs_episodes_and_exits(exported, tmp_path, ros_env):
     onnx_path, _, _ = exported
-    results = tmp_path / "r.json"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "para_ros.deploy",
-            "--model",
-            str(onnx_path),
-            "--sim",
-            "-b",
-            "max_steps:=4",
-            "-b",
-            "image_size:=128",
-            "-b",
-            "episodes:=2",
-            "-b",
-            f"results_path:={results}",
-        ],
-        cwd=REPO,
-        env=ros_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    out = json.loads(results.read_text())
+    out = deploy_sim(onnx_path, tmp_path / "r.json", ros_env, "max_steps:=4", "episodes:=2")
     assert out["summary"]["n"] == 2
     assert [e["init_state"] for e in out["episodes"]] == [0, 1]
     assert all(e["timeouts"] == 0 and e["steps"] == 4 for e in out["episodes"])
@@ -114,34 +110,15 @@ def test_para_deploy_sim_runs_episodes_and_exits(exported, tmp_path, ros_env):
 
 def test_realtime_mode_runs_at_its_rate_and_executes_actions(exported, tmp_path, ros_env):
     onnx_path, _, _ = exported
-    results = tmp_path / "rt.json"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "para_ros.deploy",
-            "--model",
-            str(onnx_path),
-            "--sim",
-            "-b",
-            "mode:=realtime",
-            "-b",
-            "control_rate:=4.0",
-            "-b",
-            "max_steps:=8",
-            "-b",
-            "image_size:=128",
-            "-b",
-            f"results_path:={results}",
-        ],
-        cwd=REPO,
-        env=ros_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = deploy_sim(
+        onnx_path,
+        tmp_path / "rt.json",
+        ros_env,
+        "mode:=realtime",
+        "control_rate:=4.0",
+        "max_steps:=8",
     )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    ep = json.loads(results.read_text())["episodes"][0]
+    ep = out["episodes"][0]
     assert ep["steps"] == 8 and ep["outcome"] in ("PLACE", "GRASP", "MISS")
     # the newest action is executed: after the first answers arrive the robot moves
     assert ep["held_steps"] < 8
