@@ -127,8 +127,9 @@ class BuildPyWithMessages(build_py):
             dest = ROOT / "para_ros"
         else:
             dest = Path(self.build_lib) / "para_ros"
-            # a wheel carries the launch files and parameter YAML (para_ros.resources)
-            for name in ("config", "launch", "msg"):
+            # a wheel carries the launch files, parameter YAML and the shipped default model
+            # (para_ros.resources)
+            for name in ("config", "launch", "msg", "models"):
                 shutil.copytree(ROOT / name, dest / "share" / name, dirs_exist_ok=True)
         build_messages(dest)
 

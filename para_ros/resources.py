@@ -1,6 +1,6 @@
-"""Where the package's shared files (config/, launch/, msg/) are, in every kind of install:
-a colcon/ament install (share/para_ros via the ament index), a wheel (para_ros/share/), or a
-source checkout / editable install (the repository root)."""
+"""Where the package's shared files (config/, launch/, msg/, models/) are, in every kind of
+install: a colcon/ament install (share/para_ros via the ament index), a wheel
+(para_ros/share/), or a source checkout / editable install (the repository root)."""
 
 from __future__ import annotations
 
@@ -27,4 +27,18 @@ def config_file(name: str) -> Path:
     path = share_dir() / "config" / name
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
+    return path
+
+
+# The embedded default: PARA trained by this project on libero_spatial task 0 (models/README.md).
+DEFAULT_MODEL = "para_libero_spatial_t0"
+
+
+def model_file(name: str = DEFAULT_MODEL, file: str = "model.onnx") -> Path:
+    """A file of a model shipped under models/<name>/ (the default: the task-0 policy)."""
+    path = share_dir() / "models" / name / file
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: shipped models are under {share_dir() / 'models'}"
+        )
     return path

@@ -146,6 +146,35 @@ PRESETS: dict[str, dict[str, dict]] = {
         ),
         "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
     },
+    # The embedded default (models/para_libero_spatial_t0, `para-train-default`): sized for a
+    # 2-core CPU and a from-scratch backbone. 128 px with a 64 x 64 grid keeps the seed's
+    # cell size relative to the image (224 / 56 = 4 px at 224 ~ 2 px at 128, about 1.3 cm on
+    # the LIBERO table); stride 2 at the expert's 3 cm steps makes the executed target ~6 cm
+    # ahead, more than a cell (the seed's 0% runs predicted the next frame, inside one cell).
+    "libero128": {
+        "data": dict(
+            image_height=128,
+            image_width=128,
+            grid_height=64,
+            grid_width=64,
+            steps=4,
+            stride=2,
+            height_bins=32,
+            val_fraction=0.05,
+        ),
+        "model": dict(
+            vit_embed_dim=192,
+            vit_depth=4,
+            vit_heads=3,
+            vit_patch_size=8,
+            d_feat=48,
+            d_model=128,
+            n_heads=4,
+            tf_layers=5,
+            refine_convs=2,
+        ),
+        "train": dict(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.05),
+    },
     # The seed's model at 224: ViT-S DINOv2 + 5-layer head, T=6, Z=32, 48 PCA rotation bins.
     "vits224": {
         "data": dict(image_height=224, image_width=224, grid_height=56, grid_width=56),

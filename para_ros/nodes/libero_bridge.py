@@ -28,8 +28,10 @@ from rclpy.qos import QoSProfile
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
+from para_ros.core import geometry
 from para_ros.msg import EpisodeStatus, PolicyAction
 from para_ros.nodes import conversions as cv
+from para_ros.sim.evaluate import latency_summary, save_gif
 from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
 
 PARAMS = {
@@ -54,6 +56,10 @@ PARAMS = {
     ),
     "control_rate": (10.0, "real-time mode: policy steps per second"),
     "results_path": ("", "results JSON written at the end ('' = none)"),
+    "gif_path": (
+        "",
+        "GIF of the first episode with the predicted trajectory drawn on it ('' = none)",
+    ),
     "world_frame": ("world", "frame id of poses"),
     "camera_frame": ("agentview_optical", "frame id of the image"),
     "action_topic": ("/para_policy/action", "para_ros/PolicyAction to execute"),
@@ -217,16 +223,25 @@ class LiberoBridge(Node):
             self._status(ep, init, "ERROR", str(exc))
             return {"episode": ep, "init_state": init, "outcome": "REFUSED", "detail": str(exc)}
         grip, timeouts, held, targets = -1.0, 0, 0, []
+        inference_ms, roundtrip_ms, frames = [], [], []
+        record = ep == 0 and bool(self.P["gif_path"])
         period = 1.0 / float(self.P["control_rate"])
         while True:
+            sent = time.perf_counter()
             key = self._publish_obs(obs)
             if self.P["mode"] == "lockstep":
                 msg = self._answer(key, obs)
                 timeouts += msg is None
+                if msg is not None:  # observation out -> action in, through both nodes
+                    roundtrip_ms.append((time.perf_counter() - sent) * 1e3)
             else:
                 time.sleep(period)
                 with self._cond:
                     msg = self._latest
+            if msg is not None:
+                inference_ms.append(float(msg.inference_time_ms))
+            if record:
+                frames.append((obs.image, self._predicted_pixels(msg, obs)))
             if msg is not None and msg.command_published:
                 p = msg.command.position
                 target, grip = np.array([p.x, p.y, p.z]), float(msg.command_gripper)
@@ -242,6 +257,8 @@ class LiberoBridge(Node):
         self.get_logger().info(
             f"episode {ep} (init {init}): {outcome} in {self.sim.step_count} steps"
         )
+        if record and frames:
+            save_gif(Path(self.P["gif_path"]), frames, obs.image.shape[:2])
         return {
             "episode": ep,
             "init_state": init,
@@ -251,7 +268,18 @@ class LiberoBridge(Node):
             "timeouts": timeouts,
             "targets": targets,
             "setting": dataclasses.asdict(self.cfg),
+            "inference_ms": latency_summary(inference_ms),
+            "roundtrip_ms": latency_summary(roundtrip_ms),
         }
+
+    @staticmethod
+    def _predicted_pixels(msg: PolicyAction | None, obs) -> np.ndarray | None:
+        """The chunk's world targets projected into this frame (bridge image pixels)."""
+        if msg is None or not msg.poses:
+            return None
+        pts = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
+        uv, _ = geometry.project(pts, obs.K, obs.T_world_cam)  # (T, 2)
+        return uv[np.isfinite(uv).all(axis=1)]
 
     def _write_results(self) -> None:
         path = self.P["results_path"]

@@ -82,6 +82,7 @@ def run_episode(
         "targets": targets,
         "setting": dataclasses.asdict(sim.cfg),
         "inference_ms_median": float(np.median(latency)) if latency else None,
+        "inference_ms": latency_summary(latency),
     }
     if record_frames:
         out["_frames"] = frames
@@ -94,21 +95,39 @@ def summarise(episodes: list[dict]) -> dict:
     return {"n": n, **counts, "success_rate": counts["PLACE"] / n if n else 0.0}
 
 
-def save_gif(path: Path, frames, spec_hw) -> None:
-    """Episode GIF with the predicted trajectory (cell centres of the chunk) drawn on."""
+def latency_summary(ms: list[float]) -> dict | None:
+    """Median, p95 and max of per-step latencies (milliseconds); None without samples."""
+    if not ms:
+        return None
+    a = np.asarray(ms, dtype=np.float64)
+    return {
+        "median": float(np.median(a)),
+        "p95": float(np.percentile(a, 95)),
+        "max": float(a.max()),
+        "n": len(a),
+    }
+
+
+def save_gif(path: Path, frames, spec_hw, min_size: int = 256) -> None:
+    """Episode GIF with the predicted trajectory drawn on: `frames` are (image, pixels) with
+    pixels (T, 2) in `spec_hw` (H, W) coordinates (or None); images smaller than `min_size`
+    are enlarged (nearest) so the overlay stays readable."""
     from PIL import Image, ImageDraw
 
     imgs = []
     for img, pixels in frames:
-        im = Image.fromarray(img)
-        if pixels is not None:
+        up = max(1, int(np.ceil(min_size / max(img.shape[:2]))))
+        im = Image.fromarray(img).resize((img.shape[1] * up, img.shape[0] * up), Image.NEAREST)
+        if pixels is not None and len(pixels):
             d = ImageDraw.Draw(im)
-            s = np.array([img.shape[1] / spec_hw[1], img.shape[0] / spec_hw[0]])
-            pts = [tuple(p * s) for p in pixels]
-            d.line(pts, fill=(255, 0, 255), width=2)
+            s = up * np.array([img.shape[1] / spec_hw[1], img.shape[0] / spec_hw[0]])
+            pts = [tuple(p * s) for p in np.asarray(pixels, dtype=np.float64)]
+            if len(pts) > 1:
+                d.line(pts, fill=(255, 0, 255), width=2)
             for p in pts:
-                d.ellipse([p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2], outline=(0, 255, 255))
+                d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], outline=(0, 255, 255))
         imgs.append(im)
+    path.parent.mkdir(parents=True, exist_ok=True)
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
 
 
