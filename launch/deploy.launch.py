@@ -1,7 +1,7 @@
 """Deploy the PARA policy node (and, with sim:=true, the LIBERO bridge) on a ROS 2 install.
 
     ros2 launch para_ros deploy.launch.py model:=/path/model.onnx
-    ros2 launch para_ros deploy.launch.py model:=/path/model.onnx sim:=true
+    ros2 launch para_ros deploy.launch.py sim:=true bridge_params_file:=...  # shipped model
 
 Arguments are only wired to parameters; the parameters themselves live in the YAML files
 (config/deploy.yaml, config/libero_bridge.yaml). pip installs without `ros2 launch` use
@@ -28,7 +28,14 @@ def generate_launch_description():
     use_sim_time = LaunchConfiguration("use_sim_time")
     return LaunchDescription(
         [
-            DeclareLaunchArgument("model", description="ONNX model exported by para-export"),
+            DeclareLaunchArgument(
+                "model",
+                default_value=os.path.join(
+                    share, "models", "para_libero_spatial_t0", "model.onnx"
+                ),
+                description="ONNX model exported by para-export (default: the shipped "
+                "libero_spatial task-0 model)",
+            ),
             DeclareLaunchArgument(
                 "params_file",
                 default_value=os.path.join(share, "config", "deploy.yaml"),

@@ -3,7 +3,7 @@
 For pip installs, where `ros2 launch` is not available (launch/launch_ros are not on PyPI).
 On a ROS 2 install, `ros2 launch para_ros deploy.launch.py model:=M` does the same.
 
-    para-deploy --model model.onnx [--params-file config/deploy.yaml] [-p name:=value ...]
+    para-deploy [--model model.onnx] [--params-file config/deploy.yaml] [-p name:=value ...]
 
 Each node runs in its own process with the full environment (the ROS wheels' bootstrapper
 needs it), is stopped with SIGINT/SIGTERM when para-deploy is, and para-deploy exits with the
@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--model", required=True, help="ONNX model exported by para-export")
+    ap.add_argument(
+        "--model",
+        default="",
+        help="ONNX model exported by para-export (default: the shipped "
+        "models/para_libero_spatial_t0/model.onnx)",
+    )
     ap.add_argument(
         "--params-file",
         default="",
@@ -74,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.model:
+        from para_ros.resources import model_file
+
+        try:
+            args.model = str(model_file())
+        except FileNotFoundError as exc:
+            print(f"para-deploy: no --model given and {exc}", file=sys.stderr)
+            return 2
     if not os.path.isfile(args.model):
         print(f"para-deploy: model {args.model} does not exist", file=sys.stderr)
         return 2

@@ -112,8 +112,10 @@ def _tool(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def run_track(cfg: RecipeConfig, track: Track, shards: int, say=print) -> dict:
-    """Stages 1-5 of one track; returns the paths and the seconds of each stage."""
+def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
+    """Stages 1-5 of one track on `procs` cores (training threads, evaluation shards);
+    returns the paths of its outputs."""
+    shards = procs
     d = cfg.out / track.name
     d.mkdir(parents=True, exist_ok=True)
     demos, run_dir = d / "demos.hdf5", d / "run"
@@ -163,7 +165,7 @@ def run_track(cfg: RecipeConfig, track: Track, shards: int, say=print) -> dict:
             "--epochs",
             str(cfg.epochs),
             "--threads",
-            "1",
+            str(procs),
             "--no-progress",
             *cfg.train_args,
         ),
@@ -293,11 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg.out.mkdir(parents=True, exist_ok=True)
     tracks = [cfg.track(n) for n in cfg.tracks]
-    # tracks side by side, one process each; a lone track shards its evaluation instead
-    shards = cfg.jobs if len(tracks) == 1 else 1
+    # tracks side by side, the cores shared among them (threads, evaluation shards)
+    procs = max(1, cfg.jobs // len(tracks))
     try:
         with ThreadPoolExecutor(min(cfg.jobs, len(tracks))) as pool:
-            outs = list(pool.map(lambda t: run_track(cfg, t, shards), tracks))
+            outs = list(pool.map(lambda t: run_track(cfg, t, procs), tracks))
     except RuntimeError as exc:
         print(f"para-train-default: {exc}", file=sys.stderr)
         return 1

@@ -37,7 +37,11 @@ from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
 PARAMS = {
     "suite": ("libero_spatial", "LIBERO suite"),
     "task_id": (0, "task index in the suite"),
-    "image_size": (224, "square agentview render size, px"),
+    "image_size": (
+        128,
+        "square agentview render size, px (128: the shipped model's input size, at which its "
+        "demos were rendered)",
+    ),
     "episodes": (1, "episodes to run, then exit"),
     "first_init": (0, "first official init state; episode k uses first_init + k"),
     "max_steps": (600, "policy steps per episode"),

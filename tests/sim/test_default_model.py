@@ -1,0 +1,119 @@
+"""The shipped default model (models/para_libero_spatial_t0): its contract and size, a card
+whose numbers are those of the shipped results, and a recorded closed-loop success that
+reproduces in-process and through ROS 2 (the main job, `para-demo`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from para_ros.resources import DEFAULT_MODEL, model_file
+from tests.ros_helpers.env import REPO
+
+MODEL_DIR = REPO / "models" / DEFAULT_MODEL
+
+
+def _eval(name: str) -> dict:
+    return json.loads((MODEL_DIR / f"eval_{name}.json").read_text())
+
+
+def _first_place() -> dict:
+    """The first in-distribution episode the card counts as PLACE."""
+    return next(e for e in _eval("in_distribution")["episodes"] if e["outcome"] == "PLACE")
+
+
+def test_shipped_model_is_found_loads_and_describes_itself():
+    from para_ros.runtime.onnx_policy import OnnxPolicy
+
+    path = model_file()
+    assert path.resolve() == (MODEL_DIR / "model.onnx").resolve()
+    assert path.stat().st_size < 30e6  # issue #7: under 30 MB
+    policy = OnnxPolicy(str(path), ["CPUExecutionProvider"])
+    spec = policy.spec
+    assert spec.model.architecture == "para_dino_kv"
+    assert spec.model.hyperparameters["tf_layers"] == 5  # the seed's 5-layer head
+    assert spec.rotation.mode == "pca1d"
+    assert spec.image.height == spec.image.width == 128
+    # height bins span the LIBERO table-top workspace (world z, metres)
+    assert 0.8 < spec.height.min < spec.height.max < 1.4
+    assert "demos.hdf5" in spec.provenance.dataset_id
+
+
+def test_card_numbers_are_the_shipped_results():
+    card = json.loads((MODEL_DIR / "card.json").read_text())
+    markdown = (MODEL_DIR / "MODEL_CARD.md").read_text()
+    assert set(card["tracks"]) == {"in_distribution", "position"}
+    for name, track in card["tracks"].items():
+        episodes = [
+            e for e in _eval(name)["episodes"] if e["outcome"] in ("PLACE", "GRASP", "MISS")
+        ]
+        cl = track["closed_loop"]
+        assert cl["n"] == len(episodes)
+        for k in ("PLACE", "GRASP", "MISS"):
+            assert cl[k] == sum(e["outcome"] == k for e in episodes)
+        assert f"| {cl['n']} | {cl['PLACE']} | {cl['GRASP']} | {cl['MISS']} |" in markdown
+        assert track["onnx"]["parity_fp32"]["voxel_agreement"] == 1.0
+    assert card["tracks"]["in_distribution"]["closed_loop"]["n"] >= 50  # issue #7: N >= 50
+    inits = [e["init_state"] for e in _eval("in_distribution")["episodes"]]
+    assert sorted(inits) == list(range(50))
+
+
+@pytest.mark.slow
+def test_recorded_success_reproduces_in_process():
+    from para_ros.runtime.onnx_policy import OnnxPolicy
+    from para_ros.sim.evaluate import run_episode
+    from para_ros.sim.libero_sim import LiberoSim, SimConfig
+
+    rec = _first_place()
+    sim = LiberoSim(SimConfig(image_size=128, max_steps=rec["setting"]["max_steps"]))
+    try:
+        got = run_episode(
+            sim, OnnxPolicy(str(model_file()), ["CPUExecutionProvider"]), rec["init_state"]
+        )
+    finally:
+        sim.close()
+    assert got["outcome"] == "PLACE"
+    assert got["steps"] == rec["steps"]  # deterministic: the same episode, step for step
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_main_job_places_the_bowl_through_ros(tmp_path, ros_env):
+    """`para-demo` (scripts/run.sh): the shipped model, para_policy and para_libero_bridge in
+    lock-step over ROS 2; one episode of a recorded success, its table, latencies and GIF."""
+    rec = _first_place()
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "para_ros.sim.closed_loop_demo",
+            "--episodes",
+            "1",
+            "--first-init",
+            str(rec["init_state"]),
+            "-o",
+            str(out),
+        ],
+        cwd=REPO,
+        env=ros_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    ep = res["episodes"][0]
+    assert ep["outcome"] == "PLACE" and ep["steps"] == rec["steps"]
+    assert ep["timeouts"] == 0 and ep["held_steps"] == 0
+    assert res["summary"]["PLACE"] == 1 and res["summary"]["n"] == 1
+    assert 0 < ep["inference_ms"]["median"] < ep["roundtrip_ms"]["median"]
+    assert ep["inference_ms"]["n"] == ep["steps"]
+    assert "| PLACE |" in (out / "results.md").read_text()
+    assert "PLACE 1 / GRASP 0 / MISS 0" in proc.stdout
+    gif = Image.open(out / "episode0.gif")
+    assert gif.n_frames == ep["steps"] and gif.size[0] >= 256
