@@ -67,5 +67,6 @@ def _measure(preset: str, repeat: int) -> dict:
 def benchmarks():
     return [
         ("latency_tiny64", lambda: _measure("tiny", 50)),
+        ("latency_libero128", lambda: _measure("libero128", 30)),
         ("latency_vits224", lambda: _measure("vits224", 15)),
     ]

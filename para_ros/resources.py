@@ -30,7 +30,8 @@ def config_file(name: str) -> Path:
     return path
 
 
-# The embedded default: PARA trained by this project on libero_spatial task 0 (models/README.md).
+# The embedded default: PARA trained by this project on libero_spatial task 0 (its card:
+# models/para_libero_spatial_t0/MODEL_CARD.md).
 DEFAULT_MODEL = "para_libero_spatial_t0"
 
 

@@ -50,7 +50,7 @@ class RecipeConfig:
     out: Path
     preset: str = "libero128"
     demos: int = 100
-    epochs: int = 16
+    epochs: int = 12
     eval_episodes: int = 50
     ood_cells_grid: int = 4
     ood_episodes_per_cell: int = 3
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--out", default="runs/default", help="work folder (resumable)")
     ap.add_argument("--preset", default="libero128", help="para-train preset (tiny for tests)")
     ap.add_argument("--demos", type=int, default=100, help="expert demos attempted per track")
-    ap.add_argument("--epochs", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--eval-episodes", type=int, default=50, help="in-distribution episodes")
     ap.add_argument("--ood-grid", type=int, default=4, help="position OOD test grid per axis")
     ap.add_argument("--ood-episodes", type=int, default=3, help="init states per OOD cell")
