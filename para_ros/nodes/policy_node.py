@@ -39,7 +39,7 @@ from para_ros.nodes import conversions as cv
 from para_ros.nodes.policy_params import PARAMS
 from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
 from para_ros.runtime.onnx_policy import ModelLoadError, Observation, ObservationError, OnnxPolicy
-from para_ros.runtime.safety import SafetyConfig, Watchdog, gate
+from para_ros.runtime.safety import SafetyConfig, StallGuard, Watchdog, gate
 
 
 class StartupError(RuntimeError):
@@ -84,7 +84,9 @@ class PolicyNode(Node):
                 max_step_m=float(P["max_step"]),
                 min_confidence=float(P["min_confidence"]),
                 execute_step=int(P["execute_step"]),
+                stall_patience=int(P["stall_patience"]),
             )
+            self.stall_guard = StallGuard(self.safety.stall_patience)
             self.watchdog = Watchdog(float(P["watchdog_timeout"]))
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
@@ -95,6 +97,7 @@ class PolicyNode(Node):
                 raise StartupError("camera_matrix needs 9 values (row-major K)")
             self.K_param = np.asarray(P["camera_matrix"], dtype=np.float64).reshape(3, 3)
 
+        self._last_gripper_command: float | None = None  # StallGuard input (worker only)
         # state shared between callbacks and the worker
         self._lock = threading.Condition()
         self._latest_image: Image | None = None
@@ -329,7 +332,9 @@ class PolicyNode(Node):
         except ObservationError as exc:
             return self._skip("observation", str(exc))
         self.processed += 1
-        cmd, reason = gate(res.chunk, pos, self.safety)
+        advance = self.stall_guard.observe(pos, self._last_gripper_command)
+        cmd, reason = gate(res.chunk, pos, self.safety, advance)
+        self._last_gripper_command = cmd.gripper if cmd is not None else None
         total_ms = (time.perf_counter() - t0) * 1e3
         self.latency["inference"].add(res.inference_ms)
         self.latency["total"].add(total_ms)

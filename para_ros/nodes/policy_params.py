@@ -98,6 +98,12 @@ PARAMS: tuple[Param, ...] = (
     Param("workspace_max", [10.0, 10.0, 10.0], "Workspace box upper corner, world metres."),
     Param("max_step", 0.05, "Metres: largest translation of one command from the current EEF."),
     Param(
+        "stall_patience",
+        0,
+        "StallGuard: after this many consecutive frames with the EEF still (< 2 mm) and the "
+        "same gripper command, execute later steps of the chunk (0 = off).",
+    ),
+    Param(
         "min_confidence",
         0.0,
         "Commands whose argmax-voxel probability is below this are not published.",

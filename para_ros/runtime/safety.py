@@ -23,6 +23,9 @@ class SafetyConfig:
     max_step_m: float = 0.05  # largest translation of one command from the current EEF
     min_confidence: float = 0.0
     execute_step: int = 0  # which step of the chunk is sent as the EEF target
+    # StallGuard: after this many consecutive commands that left the EEF where it was (same
+    # gripper command), execute a later step of the chunk (0 = off)
+    stall_patience: int = 0
 
     def __post_init__(self) -> None:
         lo, hi = np.asarray(self.workspace_min), np.asarray(self.workspace_max)
@@ -37,6 +40,8 @@ class SafetyConfig:
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         if self.execute_step < 0:
             raise ValueError(f"execute_step must be >= 0, got {self.execute_step}")
+        if self.stall_patience < 0:
+            raise ValueError(f"stall_patience must be >= 0, got {self.stall_patience}")
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,15 @@ class Command:
 
 
 def gate(
-    chunk: ActionChunk, current_eef: np.ndarray, cfg: SafetyConfig
+    chunk: ActionChunk, current_eef: np.ndarray, cfg: SafetyConfig, advance: int = 0
 ) -> tuple[Command | None, str]:
-    """(command, "") when the chunk may be executed, else (None, reason)."""
-    k = cfg.execute_step
+    """(command, "") when the chunk may be executed, else (None, reason). `advance` (from
+    StallGuard) executes that many steps past `execute_step`, at most the chunk's last."""
     T = len(chunk.positions)
+    k = cfg.execute_step
     if k >= T:
         return None, f"execute_step {k} is outside the chunk of {T} steps"
+    k = min(k + advance, T - 1)
     if not chunk.valid[k]:
         return None, f"step {k}: ray does not meet the height plane ({chunk.reasons[k]})"
     values = [
@@ -90,6 +97,43 @@ def gate(
         clamped=clamped,
         step=k,
     ), ""
+
+
+class StallGuard:
+    """Breaks closed-loop fixed points of a chunking policy.
+
+    Executing step k of each new chunk can settle where the model keeps predicting the current
+    pose for step k (the recorded demos hold still while the gripper closes or opens, and the
+    argmax cell cannot tell the 2nd held frame from the 6th): the robot and the image stop
+    changing, so the command never changes again. After `patience` consecutive observations
+    with the EEF within `tolerance_m` of the previous one and the same gripper command, the
+    guard advances execution one step further into the chunk per further `patience` still
+    steps; any motion or gripper change resets it. Pure and deterministic: the node and the
+    in-process evaluation feed it the same sequence and execute the same targets.
+    """
+
+    def __init__(self, patience: int, tolerance_m: float = 0.002):
+        if patience < 0:
+            raise ValueError(f"stall patience must be >= 0, got {patience}")
+        self.patience = patience
+        self.tolerance_m = tolerance_m
+        self.still = 0
+        self._eef: np.ndarray | None = None
+        self._gripper: float | None = None
+
+    def observe(self, eef: np.ndarray, gripper_command: float | None) -> int:
+        """Feed the current EEF and the last gripper command sent; returns the advance for
+        the next command (0 while the robot moves)."""
+        eef = np.asarray(eef, dtype=np.float64)
+        moved = self._eef is None or np.linalg.norm(eef - self._eef) >= self.tolerance_m
+        if moved or gripper_command != self._gripper:
+            self.still = 0
+        else:
+            self.still += 1
+        self._eef, self._gripper = eef, gripper_command
+        if not self.patience or self.still < self.patience:
+            return 0
+        return self.still // self.patience
 
 
 class Watchdog:

@@ -23,7 +23,7 @@ import numpy as np
 
 from para_ros.core.geometry import pose_matrix
 from para_ros.runtime.onnx_policy import Observation, ObservationError
-from para_ros.runtime.safety import SafetyConfig, gate
+from para_ros.runtime.safety import SafetyConfig, StallGuard, gate
 
 
 def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
@@ -34,7 +34,7 @@ def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
     return pose_matrix(T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat())
 
 
-def policy_command(policy, obs, safety: SafetyConfig):
+def policy_command(policy, obs, safety: SafetyConfig, advance: int = 0):
     """(target position, gripper, PolicyResult | None, reason) for one observation."""
     try:
         res = policy.infer(
@@ -42,7 +42,7 @@ def policy_command(policy, obs, safety: SafetyConfig):
         )
     except ObservationError as exc:
         return None, None, None, str(exc)
-    cmd, reason = gate(res.chunk, obs.eef_pos, safety)
+    cmd, reason = gate(res.chunk, obs.eef_pos, safety, advance)
     if cmd is None:
         return None, None, res, reason
     return cmd.position, cmd.gripper, res, ""
@@ -59,8 +59,12 @@ def run_episode(
     obs = sim.reset(init_state)
     grip = -1.0
     latency, frames, refused, targets = [], [], 0, []
+    guard, last_cmd, advanced = StallGuard(safety.stall_patience), None, 0
     while True:
-        target, g, res, _reason = policy_command(policy, obs, safety)
+        advance = guard.observe(obs.eef_pos, last_cmd)
+        advanced += advance > 0
+        target, g, res, _reason = policy_command(policy, obs, safety, advance)
+        last_cmd = g
         if res is not None:
             latency.append(res.inference_ms)
         if target is None:
@@ -79,6 +83,7 @@ def run_episode(
         "outcome": outcome,
         "steps": sim.step_count,
         "refused_steps": refused,
+        "stall_advanced_steps": advanced,
         "targets": targets,
         "setting": dataclasses.asdict(sim.cfg),
         "inference_ms_median": float(np.median(latency)) if latency else None,
@@ -167,7 +172,11 @@ def run(args) -> dict:
         zero_rotation=not args.use_rotation,
         action_scale=args.action_scale,
     )
-    safety = SafetyConfig(execute_step=args.execute_step, max_step_m=args.max_step)
+    safety = SafetyConfig(
+        execute_step=args.execute_step,
+        max_step_m=args.max_step,
+        stall_patience=args.stall_patience,
+    )
     plan = episode_plan(args)[args.shard :: args.num_shards]
     sim = LiberoSim(base)
     out_dir = Path(args.out)
@@ -264,6 +273,8 @@ def run_ros(args) -> dict:
             f"execute_step:={args.execute_step}",
             "-p",
             f"max_step:={args.max_step}",
+            "-p",
+            f"stall_patience:={args.stall_patience}",
         ]
         for item in b:
             cmd += ["-b", item]
@@ -305,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--image-size", type=int, default=224, help="render size")
     ap.add_argument("--execute-step", type=int, default=0)
     ap.add_argument("--max-step", type=float, default=0.05, help="metres per command")
+    ap.add_argument(
+        "--stall-patience",
+        type=int,
+        default=0,
+        help="StallGuard: still steps before executing later chunk steps (0 = off; the "
+        "node's stall_patience)",
+    )
     ap.add_argument("--action-scale", type=float, default=1.0)
     ap.add_argument("--use-rotation", action="store_true", help="execute predicted rotation")
     ap.add_argument("--theta", type=float, default=0.0, help="viewpoint OOD, degrees")

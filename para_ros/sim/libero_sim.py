@@ -106,6 +106,10 @@ class LiberoSim:
             camera_names=["agentview"],
             hard_reset=False,
             use_camera_obs=False,
+            # The episode length is ours (max_steps policy steps); robosuite's own horizon
+            # (1000 control steps) would end a teleport-servo episode early: each policy step
+            # takes up to servo_substeps control steps.
+            ignore_done=True,
         )
         self.init_states = self.suite.get_task_init_states(cfg.task_id)
         self.sim = self.env.env.sim

@@ -1,0 +1,60 @@
+"""Command gating with a StallGuard advance, and the guard's still-step counting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from para_ros.core.action_codec import ActionChunk
+from para_ros.runtime.safety import SafetyConfig, StallGuard, gate
+
+
+def _chunk(positions: np.ndarray, gripper: np.ndarray) -> ActionChunk:
+    T = len(positions)
+    return ActionChunk(
+        positions=positions,
+        valid=np.ones(T, bool),
+        reasons=np.array([""] * T),
+        pixels=np.zeros((T, 2)),
+        heights=positions[:, 2],
+        euler=np.zeros((T, 3)),
+        quat_xyzw=np.tile([0.0, 0.0, 0.0, 1.0], (T, 1)),
+        rotation_bins=np.zeros(T, np.int64),
+        gripper=gripper,
+        gripper_bins=np.zeros(T, np.int64),
+        confidence=np.ones(T),
+        voxel=np.zeros((T, 3), np.int64),
+    )
+
+
+def test_advance_executes_a_later_step_capped_at_the_chunk_end():
+    pos = np.array([[0.0, 0, 1], [0.0, 0, 1.02], [0.0, 0, 1.04], [0.0, 0, 1.06]])
+    chunk = _chunk(pos, np.array([-1.0, -1.0, 1.0, 1.0]))
+    cfg = SafetyConfig(max_step_m=0.5)
+    eef = np.zeros(3) + [0, 0, 1]
+    assert gate(chunk, eef, cfg)[0].step == 0
+    cmd, _ = gate(chunk, eef, cfg, advance=2)
+    assert cmd.step == 2 and cmd.gripper == 1.0
+    np.testing.assert_allclose(cmd.position, pos[2])
+    assert gate(chunk, eef, cfg, advance=9)[0].step == 3
+
+
+def test_stall_guard_counts_still_steps_and_resets_on_motion_or_gripper_change():
+    guard = StallGuard(patience=3, tolerance_m=0.002)
+    p = np.array([0.1, 0.2, 0.9])
+    advances = [guard.observe(p + [0.0005 * k, 0, 0], -1.0) for k in range(8)]
+    # the first call has no previous pose; then 1 mm moves are "still": 3 still -> advance 1,
+    # 6 still -> advance 2
+    assert advances == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert guard.observe(p + [0.01, 0, 0], -1.0) == 0  # moved 1 cm: reset
+    assert [guard.observe(p + [0.01, 0, 0], -1.0) for _ in range(3)] == [0, 0, 1]
+    assert guard.observe(p + [0.01, 0, 0], 1.0) == 0  # gripper command changed: reset
+
+
+def test_stall_guard_off_never_advances():
+    guard = StallGuard(patience=0)
+    assert all(guard.observe(np.zeros(3), -1.0) == 0 for _ in range(50))
+    with pytest.raises(ValueError, match="patience"):
+        StallGuard(-1)
+    with pytest.raises(ValueError, match="stall_patience"):
+        SafetyConfig(stall_patience=-2)
