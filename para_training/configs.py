@@ -174,6 +174,9 @@ PRESETS: dict[str, dict[str, dict]] = {
             n_heads=4,
             tf_layers=5,
             refine_convs=2,
+            # Without it the first model (same data) lifted the bowl, then took the closed
+            # gripper beside the bowl for "about to grasp" and chased it: 0/4 PLACE, 4 GRASP.
+            gripper_input=True,
         ),
         "train": dict(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.05),
     },

@@ -50,11 +50,11 @@ class RecipeConfig:
     out: Path
     preset: str = "libero128"
     demos: int = 100
-    epochs: int = 12
+    epochs: int = 8
     eval_episodes: int = 50
     ood_cells_grid: int = 4
     ood_episodes_per_cell: int = 3
-    max_steps: int = 600
+    max_steps: int = 200
     jobs: int = 2
     tracks: tuple[str, ...] = ("in_distribution", "position")
     train_args: list[str] = field(default_factory=list)
@@ -241,11 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--out", default="runs/default", help="work folder (resumable)")
     ap.add_argument("--preset", default="libero128", help="para-train preset (tiny for tests)")
     ap.add_argument("--demos", type=int, default=100, help="expert demos attempted per track")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--eval-episodes", type=int, default=50, help="in-distribution episodes")
     ap.add_argument("--ood-grid", type=int, default=4, help="position OOD test grid per axis")
     ap.add_argument("--ood-episodes", type=int, default=3, help="init states per OOD cell")
-    ap.add_argument("--max-steps", type=int, default=600, help="closed-loop steps per episode")
+    ap.add_argument(
+        "--max-steps",
+        type=int,
+        default=200,
+        help="closed-loop policy steps per episode (the expert places in ~50; the seed's 600 "
+        "counted 20 Hz delta actions, not 3 cm teleport steps)",
+    )
     ap.add_argument("--jobs", type=int, default=2, help="processes side by side")
     ap.add_argument(
         "--tracks",

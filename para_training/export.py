@@ -2,7 +2,8 @@
 
 Graph (opset 18, fixed resolution, dynamic batch B):
   inputs   image            uint8   (B, H, W, 3)   RGB; normalisation is inside the graph
-           start_keypoint   float32 (B, 3)         (u px, v px, h m) of the current EEF
+           start_keypoint   float32 (B, 3)         (u px, v px, h m) of the current EEF; (B, 4)
+                                                   + the gripper command being executed
   outputs  voxel            int64   (B, T, 3)      argmax (z, y, x) over Z*Hg*Wg per step
            voxel_prob       float32 (B, T)         its softmax probability
            gripper_bin      int64   (B, T)
@@ -72,7 +73,7 @@ def io_specs(spec: PolicySpec, cfg) -> tuple[tuple[TensorSpec, ...], tuple[Tenso
     rot_shape = ("batch", T, 3) if spec.rotation.mode == "euler" else ("batch", T)
     inputs = (
         TensorSpec("image", "uint8", ("batch", H, W, 3)),
-        TensorSpec("start_keypoint", "float32", ("batch", 3)),
+        TensorSpec("start_keypoint", "float32", ("batch", 4 if spec.uses_gripper_state else 3)),
     )
     outputs = (
         TensorSpec("voxel", "int64", ("batch", T, 3)),
@@ -93,7 +94,11 @@ def example_inputs(spec: PolicySpec, batch: int, seed: int = 0):
     u = torch.rand(batch, generator=g) * W
     v = torch.rand(batch, generator=g) * H
     h = spec.height.min + torch.rand(batch, generator=g) * (spec.height.max - spec.height.min)
-    return image, torch.stack([u, v, h], dim=1).float()
+    parts = [u, v, h]
+    if spec.uses_gripper_state:
+        span = spec.gripper.max - spec.gripper.min
+        parts.append(spec.gripper.min + torch.rand(batch, generator=g) * span)
+    return image, torch.stack(parts, dim=1).float()
 
 
 def export_onnx(ckpt_dir: str | Path, out: str | Path, model_id: str = "") -> PolicySpec:

@@ -110,6 +110,11 @@ class GripperSpec(LinearBinsSpec):
 
     closed_sign: int = 1
 
+    @property
+    def open_value(self) -> float:
+        """The command that means fully open (the state before any command was sent)."""
+        return self.min if self.closed_sign > 0 else self.max
+
     def validate(self, path: str) -> None:
         super().validate(path)
         if self.closed_sign not in (1, -1):
@@ -252,6 +257,12 @@ class PolicySpec:
             part = getattr(self, f.name)
             if hasattr(part, "validate"):
                 part.validate(f.name)
+
+    @property
+    def uses_gripper_state(self) -> bool:
+        """The model's start keypoint has a 4th value: the gripper command being executed
+        (the last one sent; `gripper.open_value` before the first), in gripper units."""
+        return bool(self.model.hyperparameters.get("gripper_input", False))
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

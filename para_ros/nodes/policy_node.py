@@ -98,6 +98,8 @@ class PolicyNode(Node):
             self.K_param = np.asarray(P["camera_matrix"], dtype=np.float64).reshape(3, 3)
 
         self._last_gripper_command: float | None = None  # StallGuard input (worker only)
+        # the gripper command being executed (model input when the contract uses it; worker)
+        self._gripper_state: float | None = None
         # state shared between callbacks and the worker
         self._lock = threading.Condition()
         self._latest_image: Image | None = None
@@ -327,7 +329,8 @@ class PolicyNode(Node):
         (pos, _quat), _dt = eef
         try:
             res = self.policy.infer(
-                Observation(rgb, K, self.T_world_cam, pos), with_heatmap=self.pub_heat is not None
+                Observation(rgb, K, self.T_world_cam, pos, self._gripper_state),
+                with_heatmap=self.pub_heat is not None,
             )
         except ObservationError as exc:
             return self._skip("observation", str(exc))
@@ -335,6 +338,8 @@ class PolicyNode(Node):
         advance = self.stall_guard.observe(pos, self._last_gripper_command)
         cmd, reason = gate(res.chunk, pos, self.safety, advance)
         self._last_gripper_command = cmd.gripper if cmd is not None else None
+        if cmd is not None:
+            self._gripper_state = cmd.gripper  # what the robot executes from now on
         total_ms = (time.perf_counter() - t0) * 1e3
         self.latency["inference"].add(res.inference_ms)
         self.latency["total"].add(total_ms)

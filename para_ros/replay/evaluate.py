@@ -109,7 +109,9 @@ def evaluate_episode(
         K, T_wc = episode.K_at(i), episode.T_world_cam_at(i)
         if isinstance(policy, OraclePolicy):
             policy.set_future(episode.eef_pos[fut], euler[fut], episode.gripper[fut])
-        obs = Observation(np.asarray(episode.rgb[i]), K, T_wc, episode.eef_pos[i])
+        # the recorded command being executed at frame i: the one sent after frame i - 1
+        grip = float(episode.gripper[i - 1]) if i > 0 else None
+        obs = Observation(np.asarray(episode.rgb[i]), K, T_wc, episode.eef_pos[i], grip)
         try:
             res = policy.infer(obs)
         except ObservationError as exc:

@@ -9,6 +9,9 @@ Observation (world frame of the PolicySpec, metres, radians, quaternions x y z w
     K            (3, 3) intrinsics of `image` at its own size
     T_world_cam  (4, 4) camera -> world, OpenCV axes
     eef_pos      (3,) current EEF position (the start keypoint is its projection)
+    gripper      the gripper command being executed (the last one sent; None before the first:
+                 the contract's open value), gripper units; read only by models whose
+                 contract `uses_gripper_state`
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Observation:
     K: np.ndarray
     T_world_cam: np.ndarray
     eef_pos: np.ndarray
+    gripper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,14 @@ class OnnxPolicy:
                 raise ModelLoadError(
                     f"{self.model_path}: input `{name}` is {inputs[name].type}, expected {dtype}"
                 )
+        width = inputs["start_keypoint"].shape[-1]
+        want = 4 if spec.uses_gripper_state else 3
+        if width != want:
+            raise ModelLoadError(
+                f"{self.model_path}: input `start_keypoint` has {width} values per row, but "
+                f"the PolicySpec says {want} (gripper_input="
+                f"{spec.uses_gripper_state})"
+            )
         shape = inputs["image"].shape
         if list(shape[1:]) != [spec.image.height, spec.image.width, 3]:
             raise ModelLoadError(
@@ -123,15 +135,27 @@ class OnnxPolicy:
         self.has_heatmap = "heatmap" in outputs
 
     # ---------------------------------------------------------------------------------
-    def start_keypoint(self, eef_pos: np.ndarray, K_model: np.ndarray, T_world_cam: np.ndarray):
-        """(u px, v px, h m) of the current EEF at model-input resolution."""
+    def start_keypoint(
+        self,
+        eef_pos: np.ndarray,
+        K_model: np.ndarray,
+        T_world_cam: np.ndarray,
+        gripper: float | None = None,
+    ):
+        """(u px, v px, h m[, gripper]) of the current EEF at model-input resolution."""
         uv, depth = geometry.project(np.asarray(eef_pos, dtype=np.float64), K_model, T_world_cam)
         if not depth > 0:
             raise ObservationError(
                 f"the EEF {np.round(eef_pos, 3).tolist()} is behind the camera (depth "
                 f"{float(depth):.3f} m): check camera_pose and the world frame"
             )
-        return np.array([uv[0], uv[1], eef_pos[2]], dtype=np.float32)
+        start = [uv[0], uv[1], eef_pos[2]]
+        if self.spec.uses_gripper_state:
+            g = self.spec.gripper.open_value if gripper is None else float(gripper)
+            if not np.isfinite(g):
+                raise ObservationError(f"non-finite gripper state {g}")
+            start.append(g)
+        return np.array(start, dtype=np.float32)
 
     def infer(self, obs: Observation, with_heatmap: bool = False) -> PolicyResult:
         spec = self.spec
@@ -140,7 +164,7 @@ class OnnxPolicy:
                 raise ObservationError(f"non-finite values in {name}")
         t0 = time.perf_counter()
         image, K_model = prepare(obs.image, obs.K, (spec.image.height, spec.image.width))
-        start = self.start_keypoint(obs.eef_pos, K_model, obs.T_world_cam)
+        start = self.start_keypoint(obs.eef_pos, K_model, obs.T_world_cam, obs.gripper)
         feeds = {"image": np.ascontiguousarray(image)[None], "start_keypoint": start[None]}
         t1 = time.perf_counter()
         names = list(REQUIRED_OUTPUTS) + (["heatmap"] if with_heatmap and self.has_heatmap else [])
@@ -162,18 +186,16 @@ class OnnxPolicy:
     def warmup(self, runs: int = 3) -> float:
         """Run the graph on a blank frame `runs` times; returns the last latency (ms)."""
         spec = self.spec
+        start = [
+            spec.image.width / 2,
+            spec.image.height / 2,
+            (spec.height.min + spec.height.max) / 2,
+        ]
+        if spec.uses_gripper_state:
+            start.append(spec.gripper.open_value)
         feeds = {
             "image": np.zeros((1, spec.image.height, spec.image.width, 3), np.uint8),
-            "start_keypoint": np.array(
-                [
-                    [
-                        spec.image.width / 2,
-                        spec.image.height / 2,
-                        (spec.height.min + spec.height.max) / 2,
-                    ]
-                ],
-                np.float32,
-            ),
+            "start_keypoint": np.array([start], np.float32),
         }
         ms = 0.0
         for _ in range(runs):

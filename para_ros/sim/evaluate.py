@@ -34,11 +34,20 @@ def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
     return pose_matrix(T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat())
 
 
-def policy_command(policy, obs, safety: SafetyConfig, advance: int = 0):
-    """(target position, gripper, PolicyResult | None, reason) for one observation."""
+def policy_command(
+    policy, obs, safety: SafetyConfig, advance: int = 0, gripper: float | None = None
+):
+    """(target position, gripper, PolicyResult | None, reason) for one observation;
+    `gripper` is the command being executed (None before the first)."""
     try:
         res = policy.infer(
-            Observation(obs.image, obs.K, camera_pose_as_published(obs.T_world_cam), obs.eef_pos)
+            Observation(
+                obs.image,
+                obs.K,
+                camera_pose_as_published(obs.T_world_cam),
+                obs.eef_pos,
+                gripper,
+            )
         )
     except ObservationError as exc:
         return None, None, None, str(exc)
@@ -57,13 +66,13 @@ def run_episode(
 ) -> dict:
     safety = safety or SafetyConfig()
     obs = sim.reset(init_state)
-    grip = -1.0
+    grip = None  # the gripper command being executed (as the node tracks it)
     latency, frames, refused, targets = [], [], 0, []
     guard, last_cmd, advanced = StallGuard(safety.stall_patience), None, 0
     while True:
         advance = guard.observe(obs.eef_pos, last_cmd)
         advanced += advance > 0
-        target, g, res, _reason = policy_command(policy, obs, safety, advance)
+        target, g, res, _reason = policy_command(policy, obs, safety, advance, grip)
         last_cmd = g
         if res is not None:
             latency.append(res.inference_ms)
@@ -74,7 +83,7 @@ def run_episode(
         targets.append(np.asarray(target).tolist())
         if record_frames:
             frames.append((obs.image, None if res is None else res.chunk.pixels))
-        obs = sim.step_target(target, None, grip)
+        obs = sim.step_target(target, None, -1.0 if grip is None else grip)  # LIBERO: -1 open
         outcome = sim.outcome()
         if outcome != "RUNNING":
             break

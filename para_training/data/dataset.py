@@ -6,7 +6,8 @@ For frame f of an episode the targets are the frames f + stride * (t + 1), t = 0
 
 Item (all numpy -> torch by the default collate):
     image          (H, W, 3) uint8     model-input RGB
-    start          (3,) float32        (u px, v px, h m) of the current EEF
+    start          (3,) float32        (u px, v px, h m) of the current EEF; (4,) with the
+                                       gripper command being executed (spec.uses_gripper_state)
     voxel_index    (T,) int64          flattened z * Hg * Wg + y * Wg + x, or -100 when the
                                        target leaves the image (ignored by the volume CE)
     voxel          (T, 3) int64        (z, y, x)
@@ -72,7 +73,10 @@ class ParaWindowDataset(Dataset):
         flat = tg.voxel[:, 0] * Hg * Wg + tg.voxel[:, 1] * Wg + tg.voxel[:, 2]  # (T,)
         flat = np.where(tg.in_view, flat, IGNORE_INDEX)
         uv0, _ = geometry.project(ep.eef_pos[f], K, T_wc)  # (2,)
-        start = np.array([uv0[0], uv0[1], ep.eef_pos[f, 2]], dtype=np.float32)
+        start = [uv0[0], uv0[1], ep.eef_pos[f, 2]]
+        if spec.uses_gripper_state:  # the command being executed: the one sent after f - 1
+            start.append(ep.gripper[f - 1] if f > 0 else spec.gripper.open_value)
+        start = np.array(start, dtype=np.float32)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image)),
             "start": torch.from_numpy(np.nan_to_num(start)),

@@ -91,3 +91,44 @@ def test_int8_export_has_contract_and_reports_parity(exported, tmp_path):
     assert q.stat().st_size < onnx_path.stat().st_size
     rep = parity(q, ckpt_dir, batch=4)
     assert rep["voxel_agreement"] >= 0.75  # int8 may flip near-ties; reported, not hidden
+
+
+def test_gripper_state_input_trains_exports_and_is_fed_by_the_runtime(tmp_path, episodes):
+    """gripper_input: the start keypoint's 4th value is the gripper command being executed
+    (dataset: the command sent after the previous frame; runtime: Observation.gripper, the
+    contract's open value before the first command)."""
+    from para_ros.runtime.onnx_policy import Observation, OnnxPolicy
+    from para_training.data.dataset import ParaWindowDataset, sample_index
+    from para_training.export import export_onnx
+    from para_training.train import make_spec, train
+    from tests.conftest import tiny_configs
+
+    data, hparams, cfg = tiny_configs(tmp_path, epochs=1)
+    hparams["gripper_input"] = True
+    spec, _ = make_spec(episodes, data, hparams, log=lambda *_: None)
+    assert spec.uses_gripper_state
+    ds = ParaWindowDataset(episodes, spec, sample_index(episodes, [0]))
+    ep = episodes[0]
+    assert ds[0]["start"].shape == (4,)
+    assert float(ds[0]["start"][3]) == spec.gripper.open_value
+    np.testing.assert_allclose(float(ds[5]["start"][3]), ep.gripper[4], atol=1e-6)
+
+    run_dir, _ = train(data, hparams, cfg, episodes=episodes)
+    onnx_path = tmp_path / "grip.onnx"
+    export_onnx(run_dir / "best", onnx_path)
+    rep = parity(onnx_path, run_dir / "best")
+    assert rep["voxel_agreement"] == 1.0 and rep["gripper_logits_rel_err"] < 1e-4, rep
+    policy = OnnxPolicy(str(onnx_path), ["CPUExecutionProvider"])
+    f = 5
+    obs = dict(
+        image=np.asarray(ep.rgb[f]),
+        K=ep.K_at(f),
+        T_world_cam=ep.T_world_cam_at(f),
+        eef_pos=ep.eef_pos[f],
+    )
+    first = policy.infer(Observation(**obs))
+    assert first.start_keypoint.shape == (4,)
+    assert first.start_keypoint[3] == np.float32(spec.gripper.open_value)
+    closed = policy.infer(Observation(**obs, gripper=spec.gripper.max))
+    assert closed.start_keypoint[3] == np.float32(spec.gripper.max)
+    np.testing.assert_allclose(first.start_keypoint[:3], closed.start_keypoint[:3])

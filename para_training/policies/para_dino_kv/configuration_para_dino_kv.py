@@ -25,6 +25,8 @@ SIZE_FIELDS = frozenset(
         "rotation_mode",
         "height_min",
         "height_max",
+        "gripper_min",
+        "gripper_max",
     }
 )
 
@@ -61,6 +63,8 @@ class ParaDinoKVConfig:
     rotation_mode: str = "pca1d"
     height_min: float = 0.0  # world Z range of the height bins, metres (normalises start h)
     height_max: float = 1.0
+    gripper_min: float = -1.0  # gripper command range (normalises the gripper-state input)
+    gripper_max: float = 1.0
     # head ------------------------------------------------------------------------------------
     d_feat: int = field(default=48, metadata={"help": "per-cell feature width (seed: 48)"})
     refine_convs: int = field(default=2, metadata={"help": "3x3 conv + GELU layers in refine"})
@@ -69,6 +73,14 @@ class ParaDinoKVConfig:
     tf_layers: int = field(default=5, metadata={"help": "transformer layers (seed: 5)"})
     ff_mult: int = field(default=4, metadata={"help": "feed-forward width multiple"})
     dropout: float = field(default=0.0, metadata={"help": "dropout in the head"})
+    gripper_input: bool = field(
+        default=False,
+        metadata={
+            "help": "condition on the gripper command being executed (a 4th start-keypoint "
+            "value): tells holding the object from about to grasp it, which the image alone "
+            "hardly shows at low resolution"
+        },
+    )
 
     def __post_init__(self) -> None:
         positive = [
@@ -92,6 +104,8 @@ class ParaDinoKVConfig:
             raise ValueError("ParaDinoKVConfig: euler rotation_classes must be 3 x n_bins")
         if not self.height_max > self.height_min:
             raise ValueError("ParaDinoKVConfig: needs height_min < height_max")
+        if not self.gripper_max > self.gripper_min:
+            raise ValueError("ParaDinoKVConfig: needs gripper_min < gripper_max")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ParaDinoKVConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -109,6 +123,8 @@ class ParaDinoKVConfig:
             rotation_mode=spec.rotation.mode,
             height_min=spec.height.min,
             height_max=spec.height.max,
+            gripper_min=spec.gripper.min,
+            gripper_max=spec.gripper.max,
         )
         return cls(**{**hparams, **sizes})
 

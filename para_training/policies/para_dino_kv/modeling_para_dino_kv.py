@@ -12,6 +12,7 @@
 
 The start keypoint is (u, v, h): the current EEF pixel in model-input pixels and its world
 height in metres; the height range used to normalise h is a buffer taken from the PolicySpec.
+With `gripper_input` a 4th value g is the gripper command being executed (gripper units).
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ class ParaDinoKV(nn.Module):
         self.register_buffer(
             "height_range", torch.tensor([cfg.height_min, cfg.height_max]), persistent=False
         )
+        self.register_buffer(
+            "gripper_range", torch.tensor([cfg.gripper_min, cfg.gripper_max]), persistent=False
+        )
+        self.start_dims = 4 if cfg.gripper_input else 3
 
         # refine: patch tokens -> per-cell features F
         self.feat_proj = nn.Conv2d(C, Df, kernel_size=1)
@@ -137,7 +142,7 @@ class ParaDinoKV(nn.Module):
         self.mem_x_emb = nn.Parameter(torch.zeros(1, 1, Wp, D))
         self.n_start_freq = 8
         self.start_proj = nn.Sequential(
-            nn.Linear(3 * 2 * self.n_start_freq, D), nn.GELU(), nn.Linear(D, D)
+            nn.Linear(self.start_dims * 2 * self.n_start_freq, D), nn.GELU(), nn.Linear(D, D)
         )
         self.start_token_emb = nn.Parameter(torch.zeros(1, 1, D))  # learned "this is the EEF"
 
@@ -177,7 +182,8 @@ class ParaDinoKV(nn.Module):
 
     # -------------------------------------------------------------------------------------
     def forward(self, image: torch.Tensor, start: torch.Tensor) -> dict[str, torch.Tensor]:
-        """image (B, H, W, 3) uint8 RGB; start (B, 3) = (u px, v px, h m) -> logits dict."""
+        """image (B, H, W, 3) uint8 RGB; start (B, 3) = (u px, v px, h m), or (B, 4) with the
+        gripper command being executed when `gripper_input` -> logits dict."""
         cfg = self.cfg
         B = image.shape[0]
         T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
@@ -207,10 +213,11 @@ class ParaDinoKV(nn.Module):
         mem = self.mem_proj(patches).view(B, Hp, Wp, -1)  # (B, Hp, Wp, D)
         mem = (mem + self.mem_y_emb + self.mem_x_emb).reshape(B, Hp * Wp, -1)
         hmin, hmax = self.height_range[0], self.height_range[1]
-        start_n = torch.stack(
-            [u / cfg.image_width, v / cfg.image_height, (start[:, 2] - hmin) / (hmax - hmin)],
-            dim=1,
-        )  # (B, 3) ~[0, 1]
+        parts = [u / cfg.image_width, v / cfg.image_height, (start[:, 2] - hmin) / (hmax - hmin)]
+        if cfg.gripper_input:
+            gmin, gmax = self.gripper_range[0], self.gripper_range[1]
+            parts.append((start[:, 3] - gmin) / (gmax - gmin))
+        start_n = torch.stack(parts, dim=1)  # (B, 3 | 4) ~[0, 1]
         start_tok = self.start_proj(fourier_features(start_n, self.n_start_freq))  # (B, D)
         start_tok = start_tok[:, None] + self.start_token_emb  # (B, 1, D)
         memory = torch.cat([mem, start_tok], dim=1)  # (B, Hp*Wp + 1, D)
