@@ -120,15 +120,21 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
     d.mkdir(parents=True, exist_ok=True)
     demos, run_dir = d / "demos.hdf5", d / "run"
     onnx = d / "model.onnx"
-    timing: dict[str, float] = {}
+    timing_file = d / "timing.json"
+
+    def record(name: str, seconds: float) -> None:
+        # after every stage, so an interrupted run keeps the times of what it finished
+        old = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+        timing_file.write_text(json.dumps({**old, name: seconds}, indent=1))
 
     def stage(name: str, done: Path, cmd: list[str]) -> None:
         if done.exists() and not cfg.force:
             say(f"[{track.name}] {name}: {done} exists, skipped")
             return
         say(f"[{track.name}] {name}: {' '.join(cmd[2:])}")
-        timing[name] = _run(cmd, d / f"{name}.log")
-        say(f"[{track.name}] {name}: done in {timing[name]:.0f} s")
+        seconds = _run(cmd, d / f"{name}.log")
+        record(name, seconds)
+        say(f"[{track.name}] {name}: done in {seconds:.0f} s")
 
     stage(
         "demos",
@@ -213,10 +219,7 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
             )
         parts = [str(d / "eval" / f"results_shard{i}of{shards}.json") for i in range(shards)]
         _run(_tool("para_ros.sim.evaluate", "merge", *parts, "-o", str(results)), d / "merge.log")
-        timing["eval"] = time.perf_counter() - t0
-    timing_file = d / "timing.json"
-    old = json.loads(timing_file.read_text()) if timing_file.exists() else {}
-    timing_file.write_text(json.dumps({**old, **timing}, indent=1))
+        record("eval", time.perf_counter() - t0)
     return {"dir": d, "demos": demos, "run": run_dir, "onnx": onnx, "results": results}
 
 

@@ -125,6 +125,10 @@ def render_markdown(c: dict) -> str:
         "",
         "## Closed loop (LIBERO, teleport servo, zero rotation, in-process para-eval-sim)",
         "",
+        "Executor: each new frame, step 0 of the chunk (2 recorded frames ahead), at most 5 cm "
+        "per command (`para_policy` defaults, StallGuard off); the same commands go through "
+        "ROS 2 in lock-step (`para-demo`). One episode ends at PLACE or after max steps.",
+        "",
         "| setting | N | PLACE | GRASP | MISS | success | median steps to PLACE | max steps |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -164,7 +168,8 @@ def render_markdown(c: dict) -> str:
         f"depth {model['vit_depth']}, patch {model['vit_patch_size']}, random init"
         + (f" + weights {model['backbone_weights']}" if model["backbone_weights"] else ""),
         f"- head: d_feat {model['d_feat']}, d_model {model['d_model']}, {model['tf_layers']} "
-        f"transformer layers, {model['refine_convs']} refine convs",
+        f"transformer layers, {model['refine_convs']} refine convs; start keypoint (u, v, h)"
+        + (" + the gripper command being executed" if model.get("gripper_input") else ""),
         f"- training: {cfg['train']['epochs']} epochs, batch {cfg['train']['batch_size']}, "
         f"AdamW lr {cfg['train']['lr']}, weight decay {cfg['train']['weight_decay']}, "
         f"{cfg['train']['threads']} CPU thread(s) per run",
