@@ -53,7 +53,11 @@ class RecipeConfig:
     epochs: int = 8
     eval_episodes: int = 50
     ood_cells_grid: int = 4
-    ood_episodes_per_cell: int = 3
+    ood_episodes_per_cell: int = 6
+    # Chunk step executed per frame. 1 (4 recorded frames ahead) measured on the shipped
+    # model, init states 0-5: 5/6 PLACE; step 0 (2 frames ahead): 2/15 PLACE, its short
+    # targets land a height bin or a cell off and the gripper closed ~3 cm above the bowl.
+    execute_step: int = 1
     max_steps: int = 200
     jobs: int = 2
     tracks: tuple[str, ...] = ("in_distribution", "position")
@@ -195,6 +199,8 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
             str(cfg.image_size),
             "--max-steps",
             str(cfg.max_steps),
+            "--execute-step",
+            str(cfg.execute_step),
             *track.eval_args,
         ]
         say(f"[{track.name}] eval: {shards} shard(s) of {' '.join(track.eval_args)}")
@@ -247,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--eval-episodes", type=int, default=50, help="in-distribution episodes")
     ap.add_argument("--ood-grid", type=int, default=4, help="position OOD test grid per axis")
-    ap.add_argument("--ood-episodes", type=int, default=3, help="init states per OOD cell")
+    ap.add_argument("--ood-episodes", type=int, default=6, help="init states per OOD cell")
+    ap.add_argument(
+        "--execute-step", type=int, default=1, help="chunk step executed per frame (node param)"
+    )
     ap.add_argument(
         "--max-steps",
         type=int,
@@ -291,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         ood_cells_grid=args.ood_grid,
         ood_episodes_per_cell=args.ood_episodes,
         max_steps=args.max_steps,
+        execute_step=args.execute_step,
         jobs=max(1, args.jobs),
         tracks=tuple(dict.fromkeys(args.tracks)),
         train_args=extra,

@@ -103,6 +103,7 @@ def card_data(cfg, outs: dict[str, dict], machine: str) -> dict:
         "machine": machine,
         "python": sys.version.split()[0],
         "recipe": "para-train-default (make train-default)",
+        "execute_step": cfg.execute_step,
         "tracks": tracks,
     }
 
@@ -125,9 +126,12 @@ def render_markdown(c: dict) -> str:
         "",
         "## Closed loop (LIBERO, teleport servo, zero rotation, in-process para-eval-sim)",
         "",
-        "Executor: each new frame, step 0 of the chunk (2 recorded frames ahead), at most 5 cm "
-        "per command (`para_policy` defaults, StallGuard off); the same commands go through "
-        "ROS 2 in lock-step (`para-demo`). One episode ends at PLACE or after max steps.",
+        f"Executor: each new frame, step {c['execute_step']} of the chunk "
+        f"({data['stride'] * (c['execute_step'] + 1)} recorded frames ahead), at most 5 cm per "
+        "command "
+        f"(`para_policy -p execute_step:={c['execute_step']}`, StallGuard off); the same "
+        "commands go through ROS 2 in lock-step (`para-demo`). An episode ends at PLACE or "
+        "after max steps (the expert places in ~50).",
         "",
         "| setting | N | PLACE | GRASP | MISS | success | median steps to PLACE | max steps |",
         "|---|---|---|---|---|---|---|---|",

@@ -39,6 +39,7 @@ def bridge_command(args, model: str, image_size: int, out: Path) -> list[str]:
         "gif_path": str(out / "episode0.gif"),
     }
     cmd = [sys.executable, "-m", "para_ros.deploy", "--model", model, "--sim"]
+    cmd += ["-p", f"execute_step:={args.execute_step}"]
     for k, v in b.items():
         cmd += ["-b", f"{k}:={v}"]
     return cmd
@@ -95,7 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=3)
     ap.add_argument("--first-init", type=int, default=0, help="first official init state")
     ap.add_argument("--task", type=int, default=0, help="libero_spatial task index")
-    ap.add_argument("--max-steps", type=int, default=600)
+    ap.add_argument("--max-steps", type=int, default=200, help="policy steps per episode")
+    ap.add_argument(
+        "--execute-step",
+        type=int,
+        default=1,
+        help="para_policy execute_step (the shipped model was evaluated with 1: its card)",
+    )
     ap.add_argument("-o", "--out", default="results/demo")
     args = ap.parse_args(argv)
     from para_ros.core.contract import SpecError

@@ -68,11 +68,17 @@ def test_recorded_success_reproduces_in_process():
     from para_ros.sim.evaluate import run_episode
     from para_ros.sim.libero_sim import LiberoSim, SimConfig
 
+    from para_ros.runtime.safety import SafetyConfig
+
     rec = _first_place()
+    card = json.loads((MODEL_DIR / "card.json").read_text())
     sim = LiberoSim(SimConfig(image_size=128, max_steps=rec["setting"]["max_steps"]))
     try:
         got = run_episode(
-            sim, OnnxPolicy(str(model_file()), ["CPUExecutionProvider"]), rec["init_state"]
+            sim,
+            OnnxPolicy(str(model_file()), ["CPUExecutionProvider"]),
+            rec["init_state"],
+            SafetyConfig(execute_step=card["execute_step"]),
         )
     finally:
         sim.close()
@@ -86,6 +92,7 @@ def test_main_job_places_the_bowl_through_ros(tmp_path, ros_env):
     """`para-demo` (scripts/run.sh): the shipped model, para_policy and para_libero_bridge in
     lock-step over ROS 2; one episode of a recorded success, its table, latencies and GIF."""
     rec = _first_place()
+    card = json.loads((MODEL_DIR / "card.json").read_text())
     out = tmp_path / "demo"
     proc = subprocess.run(
         [
@@ -96,6 +103,10 @@ def test_main_job_places_the_bowl_through_ros(tmp_path, ros_env):
             "1",
             "--first-init",
             str(rec["init_state"]),
+            "--execute-step",
+            str(card["execute_step"]),
+            "--max-steps",
+            str(rec["setting"]["max_steps"]),
             "-o",
             str(out),
         ],
