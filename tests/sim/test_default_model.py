@@ -65,10 +65,9 @@ def test_card_numbers_are_the_shipped_results():
 @pytest.mark.slow
 def test_recorded_success_reproduces_in_process():
     from para_ros.runtime.onnx_policy import OnnxPolicy
+    from para_ros.runtime.safety import SafetyConfig
     from para_ros.sim.evaluate import run_episode
     from para_ros.sim.libero_sim import LiberoSim, SimConfig
-
-    from para_ros.runtime.safety import SafetyConfig
 
     rec = _first_place()
     card = json.loads((MODEL_DIR / "card.json").read_text())
