@@ -64,7 +64,7 @@ def test_cmake_build_installs_a_ros_package(tmp_path):
     # of the source tree, which CMake refuses in exported include paths.
     src = tmp_path / "src" / "para_ros"
     ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "_lib", "msg", "*.so")
-    for name in ("para_ros", "para_training", "launch", "config", "bin"):
+    for name in ("para_ros", "para_training", "launch", "config", "bin", "models"):
         shutil.copytree(REPO / name, src / name, ignore=ignore)
     shutil.copytree(REPO / "msg", src / "msg")
     for name in ("CMakeLists.txt", "package.xml"):
@@ -102,3 +102,5 @@ def test_cmake_build_installs_a_ros_package(tmp_path):
     assert exe.is_file() and os.access(exe, os.X_OK)
     assert (share / "launch" / "deploy.launch.py").is_file()
     assert (share / "config" / "deploy.yaml").is_file()
+    # the shipped default model, where deploy.launch.py's `model` default points
+    assert (share / "models" / "para_libero_spatial_t0" / "model.onnx").is_file()
