@@ -1,13 +1,17 @@
-"""`para-deploy`: start the deploy node set with the same YAML as deploy.launch.py.
+"""`para-deploy`: start the deploy node set where `ros2 launch` is not available (pip installs).
 
-For pip installs, where `ros2 launch` is not available (launch/launch_ros are not on PyPI).
-On a ROS 2 install, `ros2 launch para_ros deploy.launch.py model:=M` does the same.
+The same nodes, parameter files and overrides as `ros2 launch para_ros deploy.launch.py`: both
+read `para_ros.deploy_plan`. Every launch argument `name:=value` is an option `--name value`
+here (`--sim` and `--use-sim-time` are flags); `-p`/`-b` override any other parameter of the
+policy node / the bridge (as a parameter file would).
 
-    para-deploy [--model model.onnx] [--params-file config/deploy.yaml] [-p name:=value ...]
+    para-deploy [--model model.onnx] [--params-file my.yaml] [-p name:=value ...]
+    para-deploy --sim [--episodes 3] [--camera-theta-deg 10.0] [--results-path r.json]
 
 Each node runs in its own process with the full environment (the ROS wheels' bootstrapper
-needs it), is stopped with SIGINT/SIGTERM when para-deploy is, and para-deploy exits with the
-first non-zero exit code of its nodes.
+needs it). Lifecycle as in the launch file: para-deploy exits when the bridge has run its
+episodes (with the bridge's exit code); when a node dies the others are stopped and
+para-deploy exits with its code; SIGINT/SIGTERM are forwarded.
 """
 
 from __future__ import annotations
@@ -19,14 +23,7 @@ import subprocess
 import sys
 import time
 
-from para_ros.resources import config_file
-
-
-def node_command(module: str, params_file: str, overrides: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", module, "--ros-args", "--params-file", params_file]
-    for ov in overrides:
-        cmd += ["-p", ov]
-    return cmd
+from para_ros.deploy_plan import ARGUMENTS, BRIDGE, POLICY, PlanError, node_environment, plan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,17 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument(
-        "--model",
-        default="",
-        help="ONNX model exported by para-export (default: the shipped "
-        "models/para_libero_spatial_t0/model.onnx)",
-    )
-    ap.add_argument(
-        "--params-file",
-        default="",
-        help="para_policy YAML (default: the package's config/deploy.yaml)",
-    )
+    for a in ARGUMENTS:
+        flag = "--" + a.name.replace("_", "-")
+        if a.kind is bool:
+            ap.add_argument(flag, action="store_true", help=a.description)
+        else:
+            ap.add_argument(
+                flag, default=a.default, metavar=a.kind.__name__.upper(), help=a.description
+            )
     ap.add_argument(
         "-p",
         "--param",
@@ -54,61 +48,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:=VALUE",
         help="override a para_policy parameter (repeatable)",
     )
-    ap.add_argument("--use-sim-time", action="store_true", help="use /clock")
-    ap.add_argument(
-        "--sim",
-        action="store_true",
-        help="also run para_libero_bridge (LIBERO closed loop); para-deploy "
-        "exits when the bridge has run its episodes",
-    )
-    ap.add_argument(
-        "--bridge-params-file",
-        default="",
-        help="para_libero_bridge YAML (default: config/libero_bridge.yaml)",
-    )
     ap.add_argument(
         "-b",
         "--bridge-param",
         action="append",
         default=[],
         metavar="NAME:=VALUE",
-        help="override a bridge parameter (repeatable)",
+        help="override a para_libero_bridge parameter (repeatable)",
     )
     return ap
 
 
+def commands(args: argparse.Namespace) -> dict[str, list[str]]:
+    """name -> command line of each node, from the shared plan (PlanError on bad input)."""
+    values = {}
+    for a in ARGUMENTS:
+        v = getattr(args, a.name)
+        values[a.name] = ("true" if v else "false") if a.kind is bool else str(v)
+    extra = {POLICY: args.param, BRIDGE: args.bridge_param}
+    out = {}
+    for n in plan(values):
+        cmd = [sys.executable, "-m", n.module, *n.ros_args()]
+        for ov in extra[n.name]:
+            cmd += ["-p", ov]
+        out[n.name] = cmd
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.model:
-        from para_ros.resources import model_file
-
-        try:
-            args.model = str(model_file())
-        except FileNotFoundError as exc:
-            print(f"para-deploy: no --model given and {exc}", file=sys.stderr)
-            return 2
-    if not os.path.isfile(args.model):
-        print(f"para-deploy: model {args.model} does not exist", file=sys.stderr)
+    try:
+        cmds = commands(args)
+    except PlanError as exc:
+        print(f"para-deploy: {exc}", file=sys.stderr)
         return 2
-    params = args.params_file or str(config_file("deploy.yaml"))
-    overrides = [f"model_path:={os.path.abspath(args.model)}", *args.param]
-    if args.use_sim_time:
-        overrides.append("use_sim_time:=true")
-    env = dict(os.environ)
-    # 448x448 RGB frames exceed Fast DDS's default shared-memory segment (RECIPES).
-    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
-    if args.sim:
-        overrides.append("camera_pose_topic:=camera_pose")  # the bridge's (orbited) camera
-    procs = {
-        "para_policy": subprocess.Popen(
-            node_command("para_ros.nodes.policy_node", params, overrides), env=env
-        )
-    }
-    if args.sim:
-        bparams = args.bridge_params_file or str(config_file("libero_bridge.yaml"))
-        procs["para_libero_bridge"] = subprocess.Popen(
-            node_command("para_ros.nodes.libero_bridge", bparams, args.bridge_param), env=env
-        )
+    env = {**os.environ, **node_environment(os.environ)}
+    procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in cmds.items()}
     stop = {"flag": False}
 
     def forward(signum, _frame):
@@ -126,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             if rc is None:
                 continue
             del procs[name]
-            if name == "para_libero_bridge" and not stop["flag"]:
+            if name == BRIDGE and not stop["flag"]:
                 code = code or rc  # the episodes are done: stop the policy node too
                 forward(signal.SIGINT, None)
                 continue
@@ -136,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 code = code or rc
-                forward(signal.SIGTERM, None)
+                forward(signal.SIGINT, None)
         time.sleep(0.05)
     return code
 

@@ -180,7 +180,12 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
             *cfg.train_args,
         ),
     )
-    export = ["--model-id", f"{MODEL_NAME}_{track.name}"] + (["--int8"] if cfg.int8 else [])
+    export = [
+        "--model-id",
+        f"{MODEL_NAME}_{track.name}",
+        "--execute-step",  # the executor the model is evaluated with goes into its contract
+        str(cfg.execute_step),
+    ] + (["--int8"] if cfg.int8 else [])
     stage(
         "export",
         onnx,

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from para_ros.core.contract import PolicySpec, TensorSpec
+from para_ros.core.contract import ExecutorSpec, PolicySpec, TensorSpec
 from para_ros.core.onnx_metadata import write_spec
 from para_training.checkpoint import load_model
 
@@ -101,8 +101,17 @@ def example_inputs(spec: PolicySpec, batch: int, seed: int = 0):
     return image, torch.stack(parts, dim=1).float()
 
 
-def export_onnx(ckpt_dir: str | Path, out: str | Path, model_id: str = "") -> PolicySpec:
+def export_onnx(
+    ckpt_dir: str | Path,
+    out: str | Path,
+    model_id: str = "",
+    executor: ExecutorSpec | None = None,
+) -> PolicySpec:
+    """Export the checkpoint to ONNX with its PolicySpec inside; `executor` records the
+    setting the model is to be executed with (default: the checkpoint's)."""
     model, spec = load_model(ckpt_dir)
+    if executor is not None:
+        spec = spec.replace(executor=executor)
     wrapper = ExportWrapper(model, spec).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -184,9 +193,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", required=True, help="output .onnx")
     ap.add_argument("--model-id", default="", help="id published by the node (default: name)")
     ap.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
+    d = ExecutorSpec()
+    ex = ap.add_argument_group(
+        "executor",
+        "the setting the model is executed with, written into its PolicySpec "
+        "(contract ExecutorSpec); deployment uses it unless a parameter overrides it",
+    )
+    ex.add_argument("--execute-step", type=int, default=d.execute_step, help="chunk step sent")
+    ex.add_argument("--max-step", type=float, default=d.max_step_m, help="metres per command")
+    ex.add_argument("--stall-patience", type=int, default=d.stall_patience, help="0 = off")
+    ex.add_argument("--use-rotation", action="store_true", help="execute predicted rotation")
     args = ap.parse_args(argv)
     try:
-        spec = export_onnx(args.checkpoint, args.output, args.model_id)
+        executor = ExecutorSpec(
+            execute_step=args.execute_step,
+            max_step_m=args.max_step,
+            stall_patience=args.stall_patience,
+            zero_rotation=not args.use_rotation,
+        )
+        executor.validate("executor")
+        spec = export_onnx(args.checkpoint, args.output, args.model_id, executor)
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"para-export: {exc}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ fi
 
 stamp_inputs() {
   echo "$EXTRAS"
-  cat pyproject.toml setup.py CMakeLists.txt package.xml msg/*.msg
+  cat pyproject.toml setup.py CMakeLists.txt cmake/*.cmake package.xml msg/*.msg
 }
 want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
 stamp="$VENV/.para_ros_setup"

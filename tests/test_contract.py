@@ -16,13 +16,13 @@ def _spec_dict() -> dict:
 def test_round_trip_is_identity():
     spec = PolicySpec()
     assert PolicySpec.from_json(spec.to_json()) == spec
-    assert json.loads(spec.to_json())["spec_version"] == 1
+    assert json.loads(spec.to_json())["spec_version"] == 2
 
 
 def test_unknown_version_is_refused():
     d = _spec_dict()
     d["spec_version"] = 99
-    with pytest.raises(SpecError, match=r"`spec_version`: unknown version 99.*reads \[1\]"):
+    with pytest.raises(SpecError, match=r"`spec_version`: unknown version 99.*reads \[1, 2\]"):
         PolicySpec.from_dict(d)
 
 
@@ -92,3 +92,42 @@ def test_rotation_head_width_follows_mode():
     assert RotationSpec(mode="pca1d", n_bins=48).n_classes == 48
     assert RotationSpec(mode="euler", n_bins=32).n_classes == 96
     assert RotationSpec(mode="kmeans", centroids=((0.0, 0.0, 0.0),) * 5).n_classes == 5
+
+
+def test_version_1_loads_with_the_default_executor_and_says_so_once(caplog):
+    import para_ros.core.contract as contract
+
+    d = _spec_dict()
+    del d["executor"]
+    d["spec_version"] = 1
+    contract._said_v1 = False
+    with caplog.at_level("WARNING", logger="para_ros.contract"):
+        a = PolicySpec.from_dict(d)
+        b = PolicySpec.from_dict(d)
+    assert a == b and a.spec_version == 2
+    assert a.executor == contract.ExecutorSpec()
+    assert a.executor.execute_step == 0 and a.executor.max_step_m == 0.05
+    said = [r for r in caplog.records if "version 1 has no `executor`" in r.getMessage()]
+    assert len(said) == 1
+
+
+def test_version_1_with_an_executor_key_is_refused():
+    d = _spec_dict()
+    d["spec_version"] = 1
+    with pytest.raises(SpecError, match=r"`executor`: unknown key in a spec_version 1 file"):
+        PolicySpec.from_dict(d)
+
+
+def test_executor_is_validated_against_the_window():
+    d = _spec_dict()
+    d["executor"]["execute_step"] = d["window"]["steps"]
+    with pytest.raises(SpecError, match=r"`executor\.execute_step`: 6 is outside the chunk"):
+        PolicySpec.from_dict(d)
+    d = _spec_dict()
+    d["executor"]["max_step_m"] = 0.0
+    with pytest.raises(SpecError, match=r"`executor\.max_step_m`: must be metres > 0"):
+        PolicySpec.from_dict(d)
+    d = _spec_dict()
+    d["executor"]["controller"] = "teleport"
+    with pytest.raises(SpecError, match=r"`executor\.controller`: expected one of"):
+        PolicySpec.from_dict(d)

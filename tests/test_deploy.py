@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
@@ -27,12 +26,73 @@ def test_yaml_has_every_parameter_documented():
         assert params[p.name] == p.default, p.name
 
 
-def test_launch_file_wires_arguments():
+def test_plan_defaults_start_the_policy_with_the_shipped_model():
+    from para_ros.deploy_plan import plan
+    from para_ros.resources import config_file, model_file
+
+    (node,) = plan({})
+    assert node.name == node.executable == "para_policy"
+    assert node.params_file == str(config_file("deploy.yaml"))
+    assert node.overrides == {"model_path": str(model_file()), "use_sim_time": False}
+
+
+def test_plan_sim_wires_the_bridge_camera_clock_and_typed_overrides(tmp_path):
+    from para_ros.deploy_plan import plan
+
+    policy, bridge = plan(
+        {
+            "sim": "true",
+            "use_sim_time": "true",
+            "episodes": "3",
+            "camera_theta_deg": "20",
+            "results_path": str(tmp_path / "r.json"),
+            "execute_step": "1",
+        }
+    )
+    assert policy.overrides["camera_pose_topic"] == "camera_pose"  # the bridge's orbited camera
+    assert policy.overrides["use_sim_time"] is True and policy.overrides["execute_step"] == 1
+    assert bridge.overrides["publish_clock"] is True
+    assert bridge.overrides["model_path"] == policy.overrides["model_path"]
+    assert bridge.overrides["episodes"] == 3
+    theta = bridge.overrides["camera_theta_deg"]
+    assert theta == 20.0 and isinstance(theta, float)  # a double parameter stays a double
+    args = bridge.ros_args()
+    assert args[:3] == ["--ros-args", "-r", "__node:=para_libero_bridge"]
+    assert "camera_theta_deg:=20.0" in args and f'results_path:="{tmp_path}/r.json"' in args
+
+
+def test_plan_refuses_bad_arguments_by_name(tmp_path):
+    from para_ros.deploy_plan import PlanError, plan
+
+    with pytest.raises(PlanError, match=r"episodes:='three': expected int"):
+        plan({"sim": "true", "episodes": "three"})
+    with pytest.raises(PlanError, match=r"sim:='yes please': expected bool"):
+        plan({"sim": "yes please"})
+    with pytest.raises(PlanError, match=r"unknown launch argument\(s\) \['episode'\]"):
+        plan({"episode": "3"})
+    with pytest.raises(PlanError, match=r"model .*nonexistent.onnx does not exist"):
+        plan({"model": str(tmp_path / "nonexistent.onnx")})
+
+
+def test_para_deploy_and_the_launch_file_share_one_plan():
+    """Every launch argument is a para-deploy option, and para-deploy's node commands are the
+    plan's ROS arguments (the real-launch tests run both and compare executed targets)."""
+    from para_ros import deploy
+    from para_ros.deploy_plan import ARGUMENTS, plan
+
     src = (REPO / "launch" / "deploy.launch.py").read_text()
-    for arg in ("model", "params_file", "sim", "use_sim_time"):
-        assert re.search(rf'DeclareLaunchArgument\(\s*"{arg}"', src), arg
-    assert 'executable="para_policy"' in src and 'executable="para_libero_bridge"' in src
+    assert "from para_ros.deploy_plan import ARGUMENTS, node_environment, plan" in src
     compile(src, "deploy.launch.py", "exec")
+    args = deploy.build_parser().parse_args(
+        ["--sim", "--episodes", "2", "-b", "action_scale:=1.0"]
+    )
+    cmds = deploy.commands(args)
+    nodes = plan({"sim": "true", "episodes": "2"})
+    for n in nodes:
+        assert cmds[n.name][3 : 3 + len(n.ros_args())] == n.ros_args()
+    assert cmds["para_libero_bridge"][-2:] == ["-p", "action_scale:=1.0"]
+    opts = {a.dest for a in deploy.build_parser()._actions}
+    assert {a.name for a in ARGUMENTS} <= opts
 
 
 @pytest.mark.ros

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-SPEC_VERSION = 1
-SUPPORTED_SPEC_VERSIONS = (1,)
+SPEC_VERSION = 2
+# 1: no `executor` (read with ExecutorSpec's defaults, said once per process); 2: `executor`.
+SUPPORTED_SPEC_VERSIONS = (1, 2)
 EULER_CONVENTION = "xyz"  # scipy, extrinsic, radians
 QUATERNION_ORDER = "xyzw"
 ROTATION_MODES = ("pca1d", "euler", "kmeans")
@@ -196,6 +198,41 @@ class CameraSpec:
             raise _fail(f"{path}.T_world_cam", "expected a 4x4 matrix (list of 4 rows)")
 
 
+CONTROLLERS = ("reach_then_observe",)
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """How the model's chunks are executed: the setting it was evaluated with (its card).
+
+    Deployment (the node, the in-process evaluation, the LIBERO bridge) uses these values
+    unless a parameter overrides one explicitly.
+
+    execute_step:   the chunk step (0 = the first future step, `window.stride` recorded frames
+                    ahead) sent as the EEF target of each frame.
+    max_step_m:     metres; largest translation of one command from the current EEF.
+    stall_patience: StallGuard: still frames before later chunk steps are executed (0 = off).
+    zero_rotation:  the executor keeps the start orientation (True) or executes the predicted
+                    rotation (False).
+    controller:     "reach_then_observe": each target is reached (teleport servo, 2 mm) before
+                    the next frame is taken; the semantics of the LIBERO bridge's lock-step mode.
+    """
+
+    execute_step: int = 0
+    max_step_m: float = 0.05
+    stall_patience: int = 0
+    zero_rotation: bool = True
+    controller: Literal["reach_then_observe"] = "reach_then_observe"
+
+    def validate(self, path: str) -> None:
+        if self.execute_step < 0:
+            raise _fail(f"{path}.execute_step", f"must be >= 0, got {self.execute_step}")
+        if not (math.isfinite(self.max_step_m) and self.max_step_m > 0):
+            raise _fail(f"{path}.max_step_m", f"must be metres > 0, got {self.max_step_m}")
+        if self.stall_patience < 0:
+            raise _fail(f"{path}.stall_patience", f"must be >= 0, got {self.stall_patience}")
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """One graph input/output: name, element type and shape (str entries are symbolic dims)."""
@@ -242,6 +279,7 @@ class PolicySpec:
     model: ModelSpec = field(default_factory=ModelSpec)
     provenance: Provenance = field(default_factory=Provenance)
     quaternion_order: Literal["xyzw"] = QUATERNION_ORDER
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -257,6 +295,12 @@ class PolicySpec:
             part = getattr(self, f.name)
             if hasattr(part, "validate"):
                 part.validate(f.name)
+        if self.executor.execute_step >= self.window.steps:
+            raise _fail(
+                "executor.execute_step",
+                f"{self.executor.execute_step} is outside the chunk of window.steps = "
+                f"{self.window.steps}",
+            )
 
     @property
     def uses_gripper_state(self) -> bool:
@@ -283,6 +327,8 @@ class PolicySpec:
                 "spec_version",
                 f"unknown version {version!r}; this build reads {list(SUPPORTED_SPEC_VERSIONS)}",
             )
+        if version == 1:
+            data = upgrade_v1(data)
         return _build(cls, data, "")
 
     @classmethod
@@ -295,6 +341,25 @@ class PolicySpec:
 
     def replace(self, **changes: Any) -> PolicySpec:
         return dataclasses.replace(self, **changes)
+
+
+_said_v1 = False
+
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 spec (no `executor`) as version 2, with ExecutorSpec's defaults (execute
+    step 0, 5 cm steps, no StallGuard, zero rotation); logged once per process."""
+    global _said_v1
+    if "executor" in data:
+        raise _fail("executor", "unknown key in a spec_version 1 file (added in version 2)")
+    if not _said_v1:
+        _said_v1 = True
+        logging.getLogger("para_ros.contract").warning(
+            "PolicySpec version 1 has no `executor`: using the defaults %s (re-export with "
+            "para-export to record the setting the model was evaluated with)",
+            to_jsonable(ExecutorSpec()),
+        )
+    return {**data, "spec_version": SPEC_VERSION, "executor": to_jsonable(ExecutorSpec())}
 
 
 # -- typed JSON loading with path-named errors -------------------------------------------

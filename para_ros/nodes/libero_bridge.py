@@ -25,12 +25,16 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from rclpy.time import Time as RosTime
+from rosgraph_msgs.msg import Clock
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from para_ros.core import geometry
 from para_ros.msg import EpisodeStatus, PolicyAction
 from para_ros.nodes import conversions as cv
+from para_ros.nodes.cli_help import print_help
+from para_ros.runtime.executor import Follower
 from para_ros.sim.evaluate import latency_summary, save_gif
 from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
 
@@ -45,7 +49,16 @@ PARAMS = {
     "episodes": (1, "episodes to run, then exit"),
     "first_init": (0, "first official init state; episode k uses first_init + k"),
     "max_steps": (600, "policy steps per episode"),
-    "zero_rotation": (True, "keep the start orientation (seed protocol)"),
+    "model_path": (
+        "",
+        "ONNX model the policy node runs: the bridge executes its chunks with the model's "
+        "executor (PolicySpec executor.zero_rotation); '' = keep the start orientation",
+    ),
+    "rotation": (
+        "model",
+        "model (the model's executor), zero (keep the start orientation) or predicted "
+        "(execute the command's orientation)",
+    ),
     "action_scale": (1.0, "scale of the displacement toward each target"),
     "camera_theta_deg": (0.0, "viewpoint OOD: camera orbit off-axis angle, degrees"),
     "camera_phi_deg": (0.0, "viewpoint OOD: orbit azimuth, degrees"),
@@ -68,7 +81,23 @@ PARAMS = {
     "camera_frame": ("agentview_optical", "frame id of the image"),
     "action_topic": ("/para_policy/action", "para_ros/PolicyAction to execute"),
     "startup_timeout": (60.0, "seconds to wait for the policy node to subscribe"),
+    "policy_lost_timeout": (
+        3.0,
+        "seconds without a publisher on action_topic after which the run stops with an error "
+        "(the policy node died)",
+    ),
+    "publish_clock": (
+        False,
+        "publish the simulation time on /clock and stamp everything with it (the policy node "
+        "then runs with use_sim_time:=true); it advances only as the simulation steps",
+    ),
 }
+SIM_CLOCK_START = 1.0  # seconds: /clock starts here (0 means "no time yet" to a ROS clock)
+EPISODE_CLOCK_GAP = 1.0  # seconds of simulation clock between two episodes
+
+
+class PolicyLost(RuntimeError):
+    """The policy node disappeared during a run."""
 
 
 class LiberoBridge(Node):
@@ -79,13 +108,17 @@ class LiberoBridge(Node):
         P = {n: self.get_parameter(n).value for n in PARAMS}
         if P["mode"] not in ("lockstep", "realtime"):
             raise ValueError(f"mode must be lockstep or realtime, got {P['mode']!r}")
+        if P["rotation"] not in ("model", "zero", "predicted"):
+            raise ValueError(f"rotation must be model, zero or predicted, got {P['rotation']!r}")
         self.P = P
+        self.zero_rotation, rot_source = self._zero_rotation(P)
+        self.get_logger().info(f"executing rotation: zero={self.zero_rotation} ({rot_source})")
         self.cfg = SimConfig(
             suite=P["suite"],
             task_id=int(P["task_id"]),
             image_size=int(P["image_size"]),
             max_steps=int(P["max_steps"]),
-            zero_rotation=bool(P["zero_rotation"]),
+            zero_rotation=self.zero_rotation,
             action_scale=float(P["action_scale"]),
             camera_theta_deg=float(P["camera_theta_deg"]),
             camera_phi_deg=float(P["camera_phi_deg"]),
@@ -100,6 +133,11 @@ class LiberoBridge(Node):
         self.pub_eef = self.create_publisher(PoseStamped, "eef_pose", qos)
         self.pub_cam = self.create_publisher(PoseStamped, "camera_pose", qos)
         self.pub_status = self.create_publisher(EpisodeStatus, "~/episode_status", qos)
+        self.pub_clock = (
+            self.create_publisher(Clock, "/clock", qos) if P["publish_clock"] else None
+        )
+        self._clock_offset = SIM_CLOCK_START  # simulation clock at the current episode's reset
+        self._sim_now = SIM_CLOCK_START
         self._cond = threading.Condition()
         self._answers: dict[tuple[int, int], PolicyAction] = {}
         self._latest: PolicyAction | None = None
@@ -109,14 +147,35 @@ class LiberoBridge(Node):
         self._worker = threading.Thread(target=self._run, daemon=True)
         self._worker.start()
 
+    @staticmethod
+    def _zero_rotation(P) -> tuple[bool, str]:
+        if P["rotation"] != "model":
+            return P["rotation"] == "zero", "parameter rotation"
+        if not P["model_path"]:
+            return True, "no model_path: the default executor"
+        from para_ros.core.onnx_metadata import read_spec
+
+        spec = read_spec(P["model_path"])  # FileNotFoundError / SpecError: clear start error
+        return spec.executor.zero_rotation, f"executor of {P['model_path']}"
+
+    def _stamp(self, obs=None):
+        """Now: the simulation clock (published on /clock first) or the node's clock."""
+        if self.pub_clock is None:
+            return self.get_clock().now().to_msg()
+        if obs is not None:
+            self._sim_now = self._clock_offset + float(obs.time)
+        t = RosTime(nanoseconds=round(self._sim_now * 1e9)).to_msg()
+        self.pub_clock.publish(Clock(clock=t))
+        return t
+
     def _on_action(self, msg: PolicyAction) -> None:
         with self._cond:
             self._answers[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
             self._latest = msg
             self._cond.notify_all()
 
-    def _publish_obs(self, obs, stamp=None) -> tuple[int, int]:
-        stamp = stamp or self.get_clock().now().to_msg()
+    def _publish_obs(self, obs) -> tuple[int, int]:
+        stamp = self._stamp(obs)
         world, camf = self.P["world_frame"], self.P["camera_frame"]
         info = CameraInfo()
         info.header.stamp, info.header.frame_id = stamp, camf
@@ -142,7 +201,7 @@ class LiberoBridge(Node):
 
     def _status(self, ep: int, init: int, outcome: str, detail: str = "") -> None:
         s = EpisodeStatus()
-        s.header.stamp = self.get_clock().now().to_msg()
+        s.header.stamp = self._stamp()
         s.header.frame_id = self.P["world_frame"]
         s.suite, s.task_id, s.language = self.cfg.suite, self.cfg.task_id, self.sim.language
         s.setting = (
@@ -182,6 +241,7 @@ class LiberoBridge(Node):
         deadline = time.monotonic() + float(self.P["action_timeout"])
         with self._cond:
             while True:
+                self._check_policy_alive()
                 left = deadline - time.monotonic()
                 got = self._cond.wait_for(
                     lambda: bool(keys & self._answers.keys()) or not rclpy.ok(),
@@ -199,6 +259,19 @@ class LiberoBridge(Node):
             self._answers.clear()  # answers to older frames are of no use
             return msg
 
+    def _check_policy_alive(self) -> None:
+        """Raise PolicyLost when nothing has published on action_topic for
+        `policy_lost_timeout` s (the policy node died): stop within seconds, never wait out
+        every step's action_timeout."""
+        now = time.monotonic()
+        if self.count_publishers(self.P["action_topic"]):
+            self._policy_seen = now
+        elif now - self._policy_seen > float(self.P["policy_lost_timeout"]):
+            raise PolicyLost(
+                f"no publisher on {self.P['action_topic']} for "
+                f"{self.P['policy_lost_timeout']} s: the policy node is gone"
+            )
+
     def _run(self) -> None:
         try:
             # MuJoCo's offscreen GL context belongs to the thread that creates it: build and
@@ -209,8 +282,10 @@ class LiberoBridge(Node):
                 self.get_logger().error("no policy node subscribed within startup_timeout")
                 self.results.append({"outcome": "ERROR", "detail": "no policy node"})
                 return
+            self._policy_seen = time.monotonic()
             for ep in range(int(self.P["episodes"])):
                 self.results.append(self._episode(ep, int(self.P["first_init"]) + ep))
+                self._clock_offset = self._sim_now + EPISODE_CLOCK_GAP
         except Exception as exc:  # report, never hang
             self.get_logger().error(f"bridge failed: {type(exc).__name__}: {exc}")
             self.results.append({"outcome": "ERROR", "detail": f"{type(exc).__name__}: {exc}"})
@@ -226,7 +301,7 @@ class LiberoBridge(Node):
         except SimError as exc:
             self._status(ep, init, "ERROR", str(exc))
             return {"episode": ep, "init_state": init, "outcome": "REFUSED", "detail": str(exc)}
-        grip, timeouts, held, targets = -1.0, 0, 0, []
+        follower, timeouts, targets = Follower(open_gripper=-1.0), 0, []  # LIBERO: -1 open
         inference_ms, roundtrip_ms, frames = [], [], []
         record = ep == 0 and bool(self.P["gif_path"])
         period = 1.0 / float(self.P["control_rate"])
@@ -246,14 +321,14 @@ class LiberoBridge(Node):
                 inference_ms.append(float(msg.inference_time_ms))
             if record:
                 frames.append((obs.image, self._predicted_pixels(msg, obs)))
+            cmd_pos = cmd_grip = quat = None
             if msg is not None and msg.command_published:
-                p = msg.command.position
-                target, grip = np.array([p.x, p.y, p.z]), float(msg.command_gripper)
-            else:
-                target = obs.eef_pos
-                held += 1
+                p, q = msg.command.position, msg.command.orientation
+                cmd_pos, cmd_grip = np.array([p.x, p.y, p.z]), float(msg.command_gripper)
+                quat = np.array([q.x, q.y, q.z, q.w])  # used unless zero_rotation
+            target, grip = follower.target(cmd_pos, cmd_grip, obs.eef_pos)
             targets.append(target.tolist())
-            obs = self.sim.step_target(target, None, grip)
+            obs = self.sim.step_target(target, quat, grip)
             outcome = self.sim.outcome()
             self._status(ep, init, outcome)
             if outcome != "RUNNING":
@@ -268,7 +343,7 @@ class LiberoBridge(Node):
             "init_state": init,
             "outcome": outcome,
             "steps": self.sim.step_count,
-            "held_steps": held,
+            "held_steps": follower.held,
             "timeouts": timeouts,
             "targets": targets,
             "setting": dataclasses.asdict(self.cfg),
@@ -300,15 +375,21 @@ class LiberoBridge(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    argv = list(sys.argv if argv is None else argv)
+    if print_help(
+        argv, "para_libero_bridge", __doc__, [(n, d, h) for n, (d, h) in PARAMS.items()]
+    ):
+        return 0
+    rclpy.init(args=argv)
     node = None
     try:
         node = LiberoBridge()
         while rclpy.ok() and not node.done.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
-        ok = all(r.get("outcome") != "ERROR" for r in node.results)
-        return 0 if ok else 1
-    except (SimError, ValueError) as exc:
+        # an episode that could not run (ERROR, REFUSED) or a run cut short is a failure
+        ran = [r for r in node.results if r.get("outcome") in ("PLACE", "GRASP", "MISS")]
+        return 0 if node.done.is_set() and len(ran) == int(node.P["episodes"]) else 1
+    except (SimError, ValueError, FileNotFoundError) as exc:
         print(f"para_libero_bridge: error: {exc}", file=sys.stderr, flush=True)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):

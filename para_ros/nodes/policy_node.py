@@ -36,10 +36,12 @@ from para_ros.core.geometry import pose_matrix
 from para_ros.core.image import ImageFormatError
 from para_ros.msg import PolicyAction
 from para_ros.nodes import conversions as cv
+from para_ros.nodes.cli_help import print_help
 from para_ros.nodes.policy_params import PARAMS
+from para_ros.runtime.executor import Executor, resolve_executor, safety_config
 from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
 from para_ros.runtime.onnx_policy import ModelLoadError, Observation, ObservationError, OnnxPolicy
-from para_ros.runtime.safety import SafetyConfig, StallGuard, Watchdog, gate
+from para_ros.runtime.safety import Watchdog
 
 
 class StartupError(RuntimeError):
@@ -72,21 +74,22 @@ class PolicyNode(Node):
             raise StartupError(
                 f"model id is {self.policy.model_id!r}, expected {P['expected_model_id']!r}"
             )
-        if not 0 <= P["execute_step"] < spec.window.steps:
-            raise StartupError(
-                f"execute_step {P['execute_step']} is outside the model's "
-                f"chunk of T={spec.window.steps} steps"
-            )
         try:
-            self.safety = SafetyConfig(
+            self.executor_settings = resolve_executor(
+                spec,
+                {
+                    "execute_step": int(P["execute_step"]),
+                    "max_step_m": float(P["max_step"]),
+                    "stall_patience": int(P["stall_patience"]),
+                },
+            )
+            self.safety = safety_config(
+                self.executor_settings.spec,
                 workspace_min=tuple(P["workspace_min"]),
                 workspace_max=tuple(P["workspace_max"]),
-                max_step_m=float(P["max_step"]),
                 min_confidence=float(P["min_confidence"]),
-                execute_step=int(P["execute_step"]),
-                stall_patience=int(P["stall_patience"]),
             )
-            self.stall_guard = StallGuard(self.safety.stall_patience)
+            self.chunk_executor = Executor(self.safety)
             self.watchdog = Watchdog(float(P["watchdog_timeout"]))
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
@@ -97,9 +100,6 @@ class PolicyNode(Node):
                 raise StartupError("camera_matrix needs 9 values (row-major K)")
             self.K_param = np.asarray(P["camera_matrix"], dtype=np.float64).reshape(3, 3)
 
-        self._last_gripper_command: float | None = None  # StallGuard input (worker only)
-        # the gripper command being executed (model input when the contract uses it; worker)
-        self._gripper_state: float | None = None
         # state shared between callbacks and the worker
         self._lock = threading.Condition()
         self._latest_image: Image | None = None
@@ -162,7 +162,7 @@ class PolicyNode(Node):
             f"model {self.policy.model_id} ({P['model_path']}): T={spec.window.steps} "
             f"dt={spec.window.dt:.3f}s image {spec.image.height}x{spec.image.width}; "
             f"providers in use {self.policy.providers} (requested {P['providers']}); "
-            f"warm-up {warm_ms:.1f} ms"
+            f"warm-up {warm_ms:.1f} ms; executor {self.executor_settings.describe()}"
         )
         self.create_timer(float(P["diagnostics_period"]), self._publish_diagnostics)
         self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch)
@@ -329,17 +329,13 @@ class PolicyNode(Node):
         (pos, _quat), _dt = eef
         try:
             res = self.policy.infer(
-                Observation(rgb, K, self.T_world_cam, pos, self._gripper_state),
+                Observation(rgb, K, self.T_world_cam, pos, self.chunk_executor.gripper_state),
                 with_heatmap=self.pub_heat is not None,
             )
         except ObservationError as exc:
             return self._skip("observation", str(exc))
         self.processed += 1
-        advance = self.stall_guard.observe(pos, self._last_gripper_command)
-        cmd, reason = gate(res.chunk, pos, self.safety, advance)
-        self._last_gripper_command = cmd.gripper if cmd is not None else None
-        if cmd is not None:
-            self._gripper_state = cmd.gripper  # what the robot executes from now on
+        cmd, reason = self.chunk_executor.decide(res.chunk, pos)
         total_ms = (time.perf_counter() - t0) * 1e3
         self.latency["inference"].add(res.inference_ms)
         self.latency["total"].add(total_ms)
@@ -433,6 +429,7 @@ class PolicyNode(Node):
             "frames_skipped": str(self.skips.total()),
             "last_skip_reason": self.skips.last_reason,
             "holding_last_target": "yes: stale " + self._holding if self._holding else "no",
+            "executor": self.executor_settings.describe(),
         }
         for reason, n in sorted(self.skips.snapshot().items()):
             kv[f"skipped.{reason}"] = str(n)
@@ -467,8 +464,13 @@ class PolicyNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    if print_help(
+        argv, "para_policy", __doc__, [(p.name, p.default, p.description) for p in PARAMS]
+    ):
+        return 0
     try:
-        rclpy.init(args=argv if argv is not None else sys.argv)
+        rclpy.init(args=argv)
     except Exception as exc:  # rcl refuses malformed --ros-args (e.g. a bad -p override)
         print(f"para_policy: error: cannot initialise ROS: {exc}", file=sys.stderr, flush=True)
         return 2

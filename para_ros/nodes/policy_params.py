@@ -86,9 +86,9 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "execute_step",
-        0,
-        "Step of the chunk published as ~/eef_target and "
-        "~/gripper_command (0 = the first future step).",
+        -1,
+        "Step of the chunk published as ~/eef_target and ~/gripper_command (0 = the first "
+        "future step; -1 = the model's executor, PolicySpec executor.execute_step).",
     ),
     Param(
         "workspace_min",
@@ -96,12 +96,18 @@ PARAMS: tuple[Param, ...] = (
         "Workspace box lower corner, world metres; targets are clamped into the box.",
     ),
     Param("workspace_max", [10.0, 10.0, 10.0], "Workspace box upper corner, world metres."),
-    Param("max_step", 0.05, "Metres: largest translation of one command from the current EEF."),
+    Param(
+        "max_step",
+        0.0,
+        "Metres: largest translation of one command from the current EEF (0 = the model's "
+        "executor, executor.max_step_m).",
+    ),
     Param(
         "stall_patience",
-        0,
+        -1,
         "StallGuard: after this many consecutive frames with the EEF still (< 2 mm) and the "
-        "same gripper command, execute later steps of the chunk (0 = off).",
+        "same gripper command, execute later steps of the chunk (0 = off; -1 = the model's "
+        "executor, executor.stall_patience).",
     ),
     Param(
         "min_confidence",

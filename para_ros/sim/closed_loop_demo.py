@@ -39,7 +39,8 @@ def bridge_command(args, model: str, image_size: int, out: Path) -> list[str]:
         "gif_path": str(out / "episode0.gif"),
     }
     cmd = [sys.executable, "-m", "para_ros.deploy", "--model", model, "--sim"]
-    cmd += ["-p", f"execute_step:={args.execute_step}"]
+    if args.execute_step >= 0:  # default: the model's executor
+        cmd += ["-p", f"execute_step:={args.execute_step}"]
     for k, v in b.items():
         cmd += ["-b", f"{k}:={v}"]
     return cmd
@@ -100,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--execute-step",
         type=int,
-        default=1,
-        help="para_policy execute_step (the shipped model was evaluated with 1: its card)",
+        default=-1,
+        help="para_policy execute_step (default -1: the model's executor, the setting of its "
+        "card)",
     )
     ap.add_argument("-o", "--out", default="results/demo")
     args = ap.parse_args(argv)

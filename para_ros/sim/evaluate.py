@@ -22,8 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from para_ros.core.geometry import pose_matrix
+from para_ros.runtime.executor import (
+    FROM_MODEL,
+    Executor,
+    Follower,
+    resolve_executor,
+    safety_config,
+)
 from para_ros.runtime.onnx_policy import Observation, ObservationError
-from para_ros.runtime.safety import SafetyConfig, StallGuard, gate
+from para_ros.runtime.safety import SafetyConfig
 
 
 def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
@@ -34,29 +41,6 @@ def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
     return pose_matrix(T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat())
 
 
-def policy_command(
-    policy, obs, safety: SafetyConfig, advance: int = 0, gripper: float | None = None
-):
-    """(target position, gripper, PolicyResult | None, reason) for one observation;
-    `gripper` is the command being executed (None before the first)."""
-    try:
-        res = policy.infer(
-            Observation(
-                obs.image,
-                obs.K,
-                camera_pose_as_published(obs.T_world_cam),
-                obs.eef_pos,
-                gripper,
-            )
-        )
-    except ObservationError as exc:
-        return None, None, None, str(exc)
-    cmd, reason = gate(res.chunk, obs.eef_pos, safety, advance)
-    if cmd is None:
-        return None, None, res, reason
-    return cmd.position, cmd.gripper, res, ""
-
-
 def run_episode(
     sim,
     policy,
@@ -64,26 +48,38 @@ def run_episode(
     safety: SafetyConfig | None = None,
     record_frames: bool = False,
 ) -> dict:
+    """One episode with the node's executor (runtime.executor): infer, decide, follow."""
     safety = safety or SafetyConfig()
     obs = sim.reset(init_state)
-    grip = None  # the gripper command being executed (as the node tracks it)
-    latency, frames, refused, targets = [], [], 0, []
-    guard, last_cmd, advanced = StallGuard(safety.stall_patience), None, 0
+    executor, follower = Executor(safety), Follower(open_gripper=-1.0)  # LIBERO: -1 open
+    latency, frames, targets = [], [], []
     while True:
-        advance = guard.observe(obs.eef_pos, last_cmd)
-        advanced += advance > 0
-        target, g, res, _reason = policy_command(policy, obs, safety, advance, grip)
-        last_cmd = g
+        cmd, res = None, None
+        try:
+            res = policy.infer(
+                Observation(
+                    obs.image,
+                    obs.K,
+                    camera_pose_as_published(obs.T_world_cam),
+                    obs.eef_pos,
+                    executor.gripper_state,
+                )
+            )
+        except ObservationError:
+            pass  # the node skips such a frame: nothing published, the robot holds
         if res is not None:
             latency.append(res.inference_ms)
-        if target is None:
-            refused += 1
-            target, g = obs.eef_pos, grip  # hold
-        grip = g
-        targets.append(np.asarray(target).tolist())
+            cmd, _reason = executor.decide(res.chunk, obs.eef_pos)
+        target, grip = follower.target(
+            None if cmd is None else cmd.position,
+            None if cmd is None else cmd.gripper,
+            obs.eef_pos,
+        )
+        targets.append(target.tolist())
         if record_frames:
             frames.append((obs.image, None if res is None else res.chunk.pixels))
-        obs = sim.step_target(target, None, -1.0 if grip is None else grip)  # LIBERO: -1 open
+        # the predicted orientation; the sim keeps the start one when cfg.zero_rotation
+        obs = sim.step_target(target, None if cmd is None else cmd.quat_xyzw, grip)
         outcome = sim.outcome()
         if outcome != "RUNNING":
             break
@@ -91,8 +87,8 @@ def run_episode(
         "init_state": init_state,
         "outcome": outcome,
         "steps": sim.step_count,
-        "refused_steps": refused,
-        "stall_advanced_steps": advanced,
+        "refused_steps": follower.held,
+        "stall_advanced_steps": executor.advanced_steps,
         "targets": targets,
         "setting": dataclasses.asdict(sim.cfg),
         "inference_ms_median": float(np.median(latency)) if latency else None,
@@ -173,19 +169,17 @@ def run(args) -> dict:
     from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
 
     policy = OnnxPolicy(args.model, ["CPUExecutionProvider"], args.threads)
+    executor = resolve_executor(policy.spec, executor_overrides(args))
+    print(f"executor: {executor.describe()}", flush=True)
     base = SimConfig(
         suite=args.suite,
         task_id=args.task,
         image_size=args.image_size,
         max_steps=args.max_steps,
-        zero_rotation=not args.use_rotation,
+        zero_rotation=executor.spec.zero_rotation,
         action_scale=args.action_scale,
     )
-    safety = SafetyConfig(
-        execute_step=args.execute_step,
-        max_step_m=args.max_step,
-        stall_patience=args.stall_patience,
-    )
+    safety = safety_config(executor.spec)
     plan = episode_plan(args)[args.shard :: args.num_shards]
     sim = LiberoSim(base)
     out_dir = Path(args.out)
@@ -219,6 +213,16 @@ def run(args) -> dict:
     return write_results(args, out_dir, episodes, t0, model_id=policy.model_id, via="in_process")
 
 
+def executor_overrides(args) -> dict:
+    """The executor settings given explicitly on the command line (the rest: the model's)."""
+    return {
+        "execute_step": args.execute_step,
+        "max_step_m": args.max_step,
+        "stall_patience": args.stall_patience,
+        "zero_rotation": False if args.use_rotation else None,
+    }
+
+
 def write_results(args, out_dir: Path, episodes: list[dict], t0: float, **extra) -> dict:
     """results_shard<i>of<n>.json (atomically): the run's episodes and their summary; REFUSED
     or ERROR episodes are listed but not counted."""
@@ -242,8 +246,9 @@ def write_results(args, out_dir: Path, episodes: list[dict], t0: float, **extra)
 
 
 def run_ros(args) -> dict:
-    """The same plan through ROS 2: para-deploy --sim per setting cell (lock-step), with the
-    node's default safety parameters (the in-process run uses the same gate)."""
+    """The same plan through ROS 2: para-deploy --sim per setting cell (lock-step); the
+    executor settings given on the command line become node/bridge parameters, the rest come
+    from the model in both (the in-process run uses the same executor)."""
     import os
     import subprocess
 
@@ -268,8 +273,9 @@ def run_ros(args) -> dict:
             f"task_id:={args.task}",
             f"results_path:={res_path}",
             f"action_scale:={args.action_scale}",
-            f"zero_rotation:={'false' if args.use_rotation else 'true'}",
         ]
+        if args.use_rotation:
+            b.append("rotation:=predicted")
         b += [f"{k}:={float(v)}" for k, v in key]
         cmd = [
             sys.executable,
@@ -281,7 +287,7 @@ def run_ros(args) -> dict:
             "-p",
             f"execute_step:={args.execute_step}",
             "-p",
-            f"max_step:={args.max_step}",
+            f"max_step:={float(args.max_step)}",
             "-p",
             f"stall_patience:={args.stall_patience}",
         ]
@@ -323,17 +329,31 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--first-init", type=int, default=0, help="first official init state")
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--image-size", type=int, default=224, help="render size")
-    ap.add_argument("--execute-step", type=int, default=0)
-    ap.add_argument("--max-step", type=float, default=0.05, help="metres per command")
+    ap.add_argument(
+        "--execute-step",
+        type=int,
+        default=FROM_MODEL["execute_step"],
+        help="chunk step executed per frame (default: the model's executor)",
+    )
+    ap.add_argument(
+        "--max-step",
+        type=float,
+        default=FROM_MODEL["max_step_m"],
+        help="metres per command (default: the model's executor)",
+    )
     ap.add_argument(
         "--stall-patience",
         type=int,
-        default=0,
+        default=FROM_MODEL["stall_patience"],
         help="StallGuard: still steps before executing later chunk steps (0 = off; the "
-        "node's stall_patience)",
+        "node's stall_patience; default: the model's executor)",
     )
     ap.add_argument("--action-scale", type=float, default=1.0)
-    ap.add_argument("--use-rotation", action="store_true", help="execute predicted rotation")
+    ap.add_argument(
+        "--use-rotation",
+        action="store_true",
+        help="execute the predicted rotation (default: the model's executor)",
+    )
     ap.add_argument("--theta", type=float, default=0.0, help="viewpoint OOD, degrees")
     ap.add_argument("--phi", type=float, default=0.0)
     ap.add_argument("--positions-file", default="", help='position OOD: lines "dx dy" (m)')

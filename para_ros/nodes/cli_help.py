@@ -1,0 +1,19 @@
+"""`--help` for the node executables (`ros2 run para_ros <node> --help`): rcl has no help of
+its own for a Python node, so print the node's docstring and its parameters with defaults."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+
+def print_help(argv: list[str], name: str, doc: str | None, params: Iterable[tuple]) -> bool:
+    """Print help and return True when `-h`/`--help` comes before any `--ros-args`."""
+    head = argv[1 : argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
+    if not {"-h", "--help"} & set(head):
+        return False
+    out = [f"usage: ros2 run para_ros {name} [--ros-args -p NAME:=VALUE ...]", ""]
+    out += [(doc or "").strip(), "", "parameters (name, default: description):"]
+    out += [f"  {n} ({default!r}): {desc}" for n, default, desc in params]
+    sys.stdout.write("\n".join(out) + "\n")
+    return True
