@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -57,36 +53,10 @@ def test_generated_messages_match_msg_files():
 
 
 def test_cmake_build_installs_a_ros_package(tmp_path):
-    prefix = Path(sys.prefix)
-    cmake = shutil.which("cmake", path=str(prefix / "bin")) or shutil.which("cmake")
-    env = dict(os.environ, AMENT_PREFIX_PATH=str(prefix), CMAKE_PREFIX_PATH=str(prefix))
-    # A workspace layout (ws/src/para_ros) as colcon sees it; also keeps the repo's .venv out
-    # of the source tree, which CMake refuses in exported include paths.
-    src = tmp_path / "src" / "para_ros"
-    ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "_lib", "msg", "*.so")
-    for name in ("para_ros", "para_training", "launch", "config", "bin", "models"):
-        shutil.copytree(REPO / name, src / name, ignore=ignore)
-    shutil.copytree(REPO / "msg", src / "msg")
-    for name in ("CMakeLists.txt", "package.xml"):
-        shutil.copy2(REPO / name, src / name)
-    build, install = tmp_path / "build", tmp_path / "install"
-    for cmd in (
-        [
-            cmake,
-            "-S",
-            str(src),
-            "-B",
-            str(build),
-            f"-DCMAKE_INSTALL_PREFIX={install}",
-            f"-DPython3_EXECUTABLE={sys.executable}",
-            "-DPARA_ROS_FIX_WHEEL_INCLUDES=ON",
-            "-DBUILD_TESTING=OFF",
-        ],
-        [cmake, "--build", str(build), "-j", "2"],
-        [cmake, "--install", str(build)],
-    ):
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    from para_ros.deploy_plan import executables
+    from tests.ros_helpers.launch_stack import install_package
+
+    install = install_package(tmp_path)  # ws/src/para_ros -> ws/install, as colcon does
     share = install / "share" / "para_ros"
     assert (share / "package.xml").is_file()
     assert (share / "msg" / "PolicyAction.msg").is_file()
@@ -98,8 +68,9 @@ def test_cmake_build_installs_a_ros_package(tmp_path):
     assert re.search(r"__version__", init), "our __init__.py must win over the generated one"
     assert (site / "para_training" / "__init__.py").is_file()
     assert list((install / "lib").glob("libpara_ros__rosidl_typesupport_fastrtps_c.so"))
-    exe = install / "lib" / "para_ros" / "para_policy"  # where ros2 run / launch_ros look
-    assert exe.is_file() and os.access(exe, os.X_OK)
+    for name in executables():  # every node, where ros2 run / launch_ros look
+        exe = install / "lib" / "para_ros" / name
+        assert exe.is_file() and os.access(exe, os.X_OK), name
     assert (share / "launch" / "deploy.launch.py").is_file()
     assert (share / "config" / "deploy.yaml").is_file()
     # the shipped default model, where deploy.launch.py's `model` default points

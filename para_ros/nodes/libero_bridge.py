@@ -33,7 +33,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from para_ros.core import geometry
 from para_ros.msg import EpisodeStatus, PolicyAction
 from para_ros.nodes import conversions as cv
-from para_ros.nodes.cli_help import print_help
+from para_ros.nodes.entry import ignore_further_interrupts, print_help
 from para_ros.runtime.executor import Follower
 from para_ros.sim.evaluate import latency_summary, save_gif
 from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:
+        ignore_further_interrupts()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

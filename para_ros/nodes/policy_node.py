@@ -36,7 +36,7 @@ from para_ros.core.geometry import pose_matrix
 from para_ros.core.image import ImageFormatError
 from para_ros.msg import PolicyAction
 from para_ros.nodes import conversions as cv
-from para_ros.nodes.cli_help import print_help
+from para_ros.nodes.entry import ignore_further_interrupts, print_help
 from para_ros.nodes.policy_params import PARAMS
 from para_ros.runtime.executor import Executor, resolve_executor, safety_config
 from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
@@ -484,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        ignore_further_interrupts()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -41,6 +41,11 @@ def test_shipped_model_is_found_loads_and_describes_itself():
     # height bins span the LIBERO table-top workspace (world z, metres)
     assert 0.8 < spec.height.min < spec.height.max < 1.4
     assert "demos.hdf5" in spec.provenance.dataset_id
+    # the executor its card was measured with travels in the contract (issue 11)
+    card = json.loads((MODEL_DIR / "card.json").read_text())
+    assert spec.spec_version == 2
+    assert spec.executor.execute_step == card["execute_step"] == 1
+    assert spec.executor.zero_rotation and spec.executor.stall_patience == 0
 
 
 def test_card_numbers_are_the_shipped_results():

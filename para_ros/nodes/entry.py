@@ -1,8 +1,10 @@
-"""`--help` for the node executables (`ros2 run para_ros <node> --help`): rcl has no help of
-its own for a Python node, so print the node's docstring and its parameters with defaults."""
+"""What every node executable does around its node: `--help` (`ros2 run para_ros <node>
+--help`; rcl has no help of its own for a Python node, so print the node's docstring and its
+parameters with defaults) and a quiet shutdown."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterable
 
@@ -17,3 +19,10 @@ def print_help(argv: list[str], name: str, doc: str | None, params: Iterable[tup
     out += [f"  {n} ({default!r}): {desc}" for n, default, desc in params]
     sys.stdout.write("\n".join(out) + "\n")
     return True
+
+
+def ignore_further_interrupts() -> None:
+    """Call when shutting down: Ctrl-C in a terminal signals the whole process group, then
+    `ros2 launch` forwards its own SIGINT; a second KeyboardInterrupt inside destroy_node
+    would end a clean shutdown with a traceback and exit code -2 (a failure to launch)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
