@@ -65,7 +65,13 @@ PARAMS = {
     "shift_dx": (0.0, "position OOD: object shift along world x, metres"),
     "shift_dy": (0.0, "position OOD: object shift along world y, metres"),
     "mode": ("lockstep", "lockstep (wait for each answer) or realtime"),
-    "action_timeout": (10.0, "lock-step: seconds to wait for the answer before holding"),
+    "action_timeout": (
+        5.0,
+        "lock-step: seconds to wait for the answer to an observation (re-sent every "
+        "resend_period); past it, or 1 s after the last publisher of action_topic is gone, the "
+        "run stops with an error (the policy node died, or skips every frame: its /diagnostics "
+        "say why)",
+    ),
     "resend_period": (
         0.3,
         "lock-step: seconds before an unanswered observation is re-sent (with a fresh stamp; "
@@ -81,11 +87,6 @@ PARAMS = {
     "camera_frame": ("agentview_optical", "frame id of the image"),
     "action_topic": ("/para_policy/action", "para_ros/PolicyAction to execute"),
     "startup_timeout": (60.0, "seconds to wait for the policy node to subscribe"),
-    "policy_lost_timeout": (
-        3.0,
-        "seconds without a publisher on action_topic after which the run stops with an error "
-        "(the policy node died)",
-    ),
     "publish_clock": (
         False,
         "publish the simulation time on /clock and stamp everything with it (the policy node "
@@ -233,22 +234,42 @@ class LiberoBridge(Node):
         return False
 
     def _answer(self, key, obs) -> PolicyAction | None:
-        """Wait for the answer to observation `key`. An unanswered observation is published
-        again every `resend_period` s with a fresh stamp (the same data: the episode stays
-        deterministic): a frame can be lost before all endpoints have matched, or reach the
-        node before the camera pose; re-sending the old stamp would only make it stale."""
+        """Wait for the answer to observation `key` (None only at shutdown). An unanswered
+        observation is published again every `resend_period` s with a fresh stamp (the same
+        data: the episode stays deterministic): a frame can be lost before all endpoints have
+        matched, or reach the node before the camera pose; re-sending the old stamp would only
+        make it stale. Raises PolicyLost after `action_timeout` s without an answer, or 1 s
+        after the last publisher of action_topic is gone: in lock-step nothing can happen
+        without the policy, so the run stops within seconds instead of holding step after
+        step."""
         keys = {key}
-        deadline = time.monotonic() + float(self.P["action_timeout"])
+        start = time.monotonic()
+        gone_since = None
         with self._cond:
             while True:
-                self._check_policy_alive()
-                left = deadline - time.monotonic()
                 got = self._cond.wait_for(
                     lambda: bool(keys & self._answers.keys()) or not rclpy.ok(),
-                    timeout=min(float(self.P["resend_period"]), max(left, 0.0)),
+                    timeout=float(self.P["resend_period"]),
                 )
-                if got or left <= 0:
+                if got:
                     break
+                now = time.monotonic()
+                if self.count_publishers(self.P["action_topic"]):
+                    gone_since = None
+                else:
+                    gone_since = gone_since or now
+                if now - start > float(self.P["action_timeout"]) or (
+                    gone_since is not None and now - gone_since > 1.0
+                ):
+                    why = (
+                        "and no publisher is left: the policy node is gone"
+                        if gone_since is not None
+                        else "(action_timeout): the policy node is gone or skips every frame "
+                        "(its /diagnostics say why)"
+                    )
+                    raise PolicyLost(
+                        f"no answer on {self.P['action_topic']} for {now - start:.1f} s {why}"
+                    )
                 self._cond.release()  # publish without holding the answers' lock
                 try:
                     keys.add(self._publish_obs(obs))
@@ -258,19 +279,6 @@ class LiberoBridge(Node):
             msg = self._answers.get(hit) if hit else None
             self._answers.clear()  # answers to older frames are of no use
             return msg
-
-    def _check_policy_alive(self) -> None:
-        """Raise PolicyLost when nothing has published on action_topic for
-        `policy_lost_timeout` s (the policy node died): stop within seconds, never wait out
-        every step's action_timeout."""
-        now = time.monotonic()
-        if self.count_publishers(self.P["action_topic"]):
-            self._policy_seen = now
-        elif now - self._policy_seen > float(self.P["policy_lost_timeout"]):
-            raise PolicyLost(
-                f"no publisher on {self.P['action_topic']} for "
-                f"{self.P['policy_lost_timeout']} s: the policy node is gone"
-            )
 
     def _run(self) -> None:
         try:
@@ -282,7 +290,6 @@ class LiberoBridge(Node):
                 self.get_logger().error("no policy node subscribed within startup_timeout")
                 self.results.append({"outcome": "ERROR", "detail": "no policy node"})
                 return
-            self._policy_seen = time.monotonic()
             for ep in range(int(self.P["episodes"])):
                 self.results.append(self._episode(ep, int(self.P["first_init"]) + ep))
                 self._clock_offset = self._sim_now + EPISODE_CLOCK_GAP
@@ -301,7 +308,7 @@ class LiberoBridge(Node):
         except SimError as exc:
             self._status(ep, init, "ERROR", str(exc))
             return {"episode": ep, "init_state": init, "outcome": "REFUSED", "detail": str(exc)}
-        follower, timeouts, targets = Follower(open_gripper=-1.0), 0, []  # LIBERO: -1 open
+        follower, targets = Follower(open_gripper=-1.0), []  # LIBERO: -1 open
         inference_ms, roundtrip_ms, frames = [], [], []
         record = ep == 0 and bool(self.P["gif_path"])
         period = 1.0 / float(self.P["control_rate"])
@@ -310,7 +317,6 @@ class LiberoBridge(Node):
             key = self._publish_obs(obs)
             if self.P["mode"] == "lockstep":
                 msg = self._answer(key, obs)
-                timeouts += msg is None
                 if msg is not None:  # observation out -> action in, through both nodes
                     roundtrip_ms.append((time.perf_counter() - sent) * 1e3)
             else:
@@ -344,7 +350,6 @@ class LiberoBridge(Node):
             "outcome": outcome,
             "steps": self.sim.step_count,
             "held_steps": follower.held,
-            "timeouts": timeouts,
             "targets": targets,
             "setting": dataclasses.asdict(self.cfg),
             "inference_ms": latency_summary(inference_ms),

@@ -12,10 +12,13 @@ default camera and orbited 20 degrees; `use_sim_time:=true` identical to wall ti
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,7 +168,6 @@ def launch_runs(ros2_cli, tmp_path_factory):
 def test_para_deploy_and_launch_execute_identical_targets(launch_runs, tmp_path, setting):
     via_launch = launch_runs[setting]["episodes"][0]
     via_pip = _deploy_run(tmp_path, tmp_path / "deploy.json", SETTINGS[setting])["episodes"][0]
-    assert via_launch["timeouts"] == via_pip["timeouts"] == 0
     a, b = np.array(via_launch["targets"]), np.array(via_pip["targets"])
     assert a.shape == b.shape and len(a) >= 10
     np.testing.assert_array_equal(a, b)  # step for step, bit for bit
@@ -180,5 +182,96 @@ def test_use_sim_time_gives_the_wall_time_targets(ros2_cli, launch_runs, tmp_pat
         ros2_cli, tmp_path / "sim_time.json", SETTINGS["default_camera"], sim_time=True
     )["episodes"][0]
     assert sim["outcome"] == wall["outcome"] == "PLACE"
-    assert sim["timeouts"] == 0
     np.testing.assert_array_equal(np.array(sim["targets"]), np.array(wall["targets"]))
+
+
+# -- lifecycle: the policy node dying mid-run ------------------------------------------------
+
+
+def _kill_policy_when_running(ros2_cli, log) -> None:
+    """Wait until the bridge has finished one episode, then SIGKILL para_policy."""
+    assert wait_for(lambda: "episode 0 (init 0)" in log.read_text(), 120), log.read_text()[-3000:]
+    pids = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and "lib/para_ros/para_policy" in _cmdline(p)
+        and str(ros2_cli.install) in _cmdline(p)
+    ]
+    assert pids, node_processes(ros2_cli.install)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _cmdline(proc_dir) -> str:
+    try:
+        return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_launch_stops_the_bridge_and_fails_when_the_policy_dies(ros2_cli, tmp_path):
+    log = tmp_path / "launch.log"
+    proc = ros2_cli.start(*LAUNCH, "sim:=true", "episodes:=5", log=log)
+    try:
+        _kill_policy_when_running(ros2_cli, log)
+        t0 = time.monotonic()
+        proc.wait(timeout=30)
+        seconds = time.monotonic() - t0
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert proc.returncode == 1, text[-3000:]
+    assert "para_policy exited with code -9" in text
+    assert seconds < 15, seconds
+    time.sleep(1.0)
+    assert not node_processes(ros2_cli.install)
+
+
+def test_ros2_run_bridge_stops_within_seconds_when_the_policy_dies(ros2_cli, tmp_path):
+    """Both nodes by `ros2 run`, wired by hand as the README says; the bridge notices the
+    policy node is gone (action_timeout) instead of holding step after step."""
+    model = ros2_cli.install / "share/para_ros/models/para_libero_spatial_t0/model.onnx"
+    policy = ros2_cli.start(
+        "run",
+        "para_ros",
+        "para_policy",
+        "--ros-args",
+        "-p",
+        f"model_path:={model}",
+        "-p",
+        "camera_pose_topic:=camera_pose",
+        log=tmp_path / "policy.log",
+    )
+    log = tmp_path / "bridge.log"
+    bridge = ros2_cli.start(
+        "run",
+        "para_ros",
+        "para_libero_bridge",
+        "--ros-args",
+        "-p",
+        "episodes:=5",
+        log=log,
+    )
+    try:
+        _kill_policy_when_running(ros2_cli, log)
+        t0 = time.monotonic()
+        bridge.wait(timeout=30)
+        seconds = time.monotonic() - t0
+    finally:
+        stop(bridge)
+        stop(policy)
+    text = log.read_text()
+    assert bridge.returncode == 1, text[-3000:]
+    assert "the policy node is gone" in text  # action_timeout (a killed node has no goodbye)
+    assert seconds < 10, seconds
+
+
+def test_launch_arguments_are_described(ros2_cli):
+    from para_ros.deploy_plan import ARGUMENTS
+
+    res = ros2_cli.run(*LAUNCH, "--show-args", timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for a in ARGUMENTS:
+        assert f"'{a.name}':" in res.stdout, a.name
+        assert a.description.split()[0] in res.stdout

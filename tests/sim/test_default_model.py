@@ -124,7 +124,7 @@ def test_main_job_places_the_bowl_through_ros(tmp_path, ros_env):
     res = json.loads((out / "results.json").read_text())
     ep = res["episodes"][0]
     assert ep["outcome"] == "PLACE" and ep["steps"] == rec["steps"]
-    assert ep["timeouts"] == 0 and ep["held_steps"] == 0
+    assert ep["held_steps"] == 0
     assert res["summary"]["PLACE"] == 1 and res["summary"]["n"] == 1
     assert 0 < ep["inference_ms"]["median"] < ep["roundtrip_ms"]["median"]
     assert ep["inference_ms"]["n"] == ep["steps"]
