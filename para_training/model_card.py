@@ -128,8 +128,8 @@ def render_markdown(c: dict) -> str:
         "",
         f"Executor: each new frame, step {c['execute_step']} of the chunk "
         f"({data['stride'] * (c['execute_step'] + 1)} recorded frames ahead), at most 5 cm per "
-        "command "
-        f"(`para_policy -p execute_step:={c['execute_step']}`, StallGuard off); the same "
+        "command, StallGuard off; recorded in the model's contract (`executor`), which the "
+        "node, para-eval-sim and the bridge use unless a parameter overrides it; the same "
         "commands go through ROS 2 in lock-step (`para-demo`). An episode ends at PLACE or "
         "after max steps (the expert places in ~50).",
         "",

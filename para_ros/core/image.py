@@ -56,3 +56,34 @@ def prepare(img: np.ndarray, K: np.ndarray, hw: tuple[int, int]):
     """
     raw_hw = img.shape[:2]
     return resize_rgb(img, hw), scale_intrinsics(K, raw_hw, hw)
+
+
+# image_transport "compressed" formats: "<raw encoding>; <jpeg|png> compressed <encoding>"
+# (e.g. "rgb8; jpeg compressed bgr8"), or just "jpeg" / "png" from older drivers.
+COMPRESSED_CODECS = ("jpeg", "png")
+
+
+def decode_compressed(data: bytes, fmt: str) -> np.ndarray:
+    """A sensor_msgs/CompressedImage payload (JPEG/PNG) -> (H, W, 3) uint8 RGB (OpenCV).
+
+    Colour images only: the raw encoding named in `fmt` must be one of ENCODINGS (or absent);
+    ImageFormatError names the format and what was expected."""
+    import cv2
+
+    raw, _, rest = fmt.partition(";")
+    raw, rest = raw.strip().lower(), rest.strip().lower()
+    codec = (rest.split()[0] if rest else raw) or ""
+    if codec not in COMPRESSED_CODECS:
+        raise ImageFormatError(
+            f"unsupported compressed format {fmt!r}; expected "
+            "'<encoding>; jpeg|png compressed <encoding>' or 'jpeg'/'png'"
+        )
+    if rest and raw not in ENCODINGS:
+        raise ImageFormatError(
+            f"compressed image of raw encoding {raw!r} ({fmt!r}); expected a colour encoding "
+            f"{sorted(ENCODINGS)}"
+        )
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageFormatError(f"{len(data)} bytes do not decode as {codec} ({fmt!r})")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

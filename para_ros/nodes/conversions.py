@@ -6,7 +6,8 @@ import numpy as np
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
 from sensor_msgs.msg import CameraInfo, Image
 
-from para_ros.core.image import ENCODINGS, ImageFormatError, to_rgb
+from para_ros.core.image import ENCODINGS, ImageFormatError, decode_compressed, to_rgb
+from para_ros.runtime.rectify import Calibration
 
 
 def stamp_to_sec(stamp) -> float:
@@ -45,6 +46,24 @@ def rgb_to_image(rgb: np.ndarray, stamp, frame_id: str) -> Image:
 
 def camera_info_to_K(msg: CameraInfo) -> np.ndarray:
     return np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+
+
+def compressed_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) -> (H, W, 3) uint8 RGB."""
+    return decode_compressed(bytes(msg.data), msg.format)
+
+
+def calibration(msg: CameraInfo) -> Calibration:
+    """The rectification-relevant fields of a CameraInfo (hashable: maps are cached by it)."""
+    return Calibration(
+        width=int(msg.width),
+        height=int(msg.height),
+        model=msg.distortion_model,
+        d=tuple(float(x) for x in msg.d),
+        k=tuple(float(x) for x in msg.k),
+        r=tuple(float(x) for x in msg.r),
+        p=tuple(float(x) for x in msg.p),
+    )
 
 
 def pose_to_arrays(pose: Pose) -> tuple[np.ndarray, np.ndarray]:

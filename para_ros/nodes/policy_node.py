@@ -27,13 +27,29 @@ from nav_msgs.msg import Path
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Float64
 
 from para_ros.core.contract import SpecError
-from para_ros.core.geometry import pose_matrix
+from para_ros.core.geometry import lift_point, pose_matrix
 from para_ros.core.image import ImageFormatError
+from para_ros.core.plausibility import (
+    check_camera_sees,
+    check_distortion,
+    check_intrinsics,
+    check_pose,
+    check_stamp,
+    check_start_keypoint,
+    needs_rectification,
+)
 from para_ros.msg import PolicyAction
 from para_ros.nodes import conversions as cv
 from para_ros.nodes.entry import ignore_further_interrupts, print_help
@@ -41,6 +57,7 @@ from para_ros.nodes.policy_params import PARAMS
 from para_ros.runtime.executor import Executor, resolve_executor, safety_config
 from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
 from para_ros.runtime.onnx_policy import ModelLoadError, Observation, ObservationError, OnnxPolicy
+from para_ros.runtime.rectify import Rectifier
 from para_ros.runtime.safety import Watchdog
 
 
@@ -94,6 +111,14 @@ class PolicyNode(Node):
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         self.T_world_cam = self._camera_pose(P["camera_pose"])
+        if any(P["camera_pose"]):
+            self._check_camera_pose_at_startup()
+        for name, allowed in (
+            ("image_transport", ("raw", "compressed")),
+            ("distortion", ("rectify", "refuse")),
+        ):
+            if P[name] not in allowed:
+                raise StartupError(f"parameter {name} is {P[name]!r}; expected one of {allowed}")
         self.K_param = None
         if any(P["camera_matrix"]):
             if len(P["camera_matrix"]) != 9:
@@ -102,14 +127,17 @@ class PolicyNode(Node):
 
         # state shared between callbacks and the worker
         self._lock = threading.Condition()
-        self._latest_image: Image | None = None
+        self._latest_image: Image | CompressedImage | None = None
+        self._last_processed_stamp: float | None = None  # only newer frames are acted on
+        self._last_clock: float | None = None  # a clock jumping back resets the history
         self._camera_info: CameraInfo | None = None
         self._eef = StampedBuffer(400)
         self._joints = StampedBuffer(400)
         self._rates = {
             k: RateMeter() for k in ("image", "camera_info", "eef_pose", "joint_states", "action")
         }
-        self.latency = {k: LatencyStats() for k in ("inference", "total", "image_age")}
+        # decode: image conversion (JPEG/PNG decode for compressed input) and rectification
+        self.latency = {k: LatencyStats() for k in ("inference", "decode", "total", "image_age")}
         self.skips = SkipCounter()
         self.processed = 0
         self.commands = 0
@@ -125,16 +153,42 @@ class PolicyNode(Node):
         state_qos = QoSProfile(
             depth=50, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST
         )
-        self.create_subscription(Image, P["image_topic"], self._on_image, qos_profile_sensor_data)
+        overridable = QoSOverridingOptions.with_default_policies()  # qos_overrides.<topic>...
+        if P["image_transport"] == "compressed":  # image_transport's "compressed" topic
+            self.create_subscription(
+                CompressedImage,
+                P["image_topic"].rstrip("/") + "/compressed",
+                self._on_image,
+                qos_profile_sensor_data,
+                qos_overriding_options=overridable,
+            )
+        else:
+            self.create_subscription(
+                Image,
+                P["image_topic"],
+                self._on_image,
+                qos_profile_sensor_data,
+                qos_overriding_options=overridable,
+            )
+        self._subscribe_latched_and_live(CameraInfo, P["camera_info_topic"], self._on_camera_info)
         self.create_subscription(
-            CameraInfo, P["camera_info_topic"], self._on_camera_info, state_qos
+            JointState,
+            P["joint_states_topic"],
+            self._on_joints,
+            state_qos,
+            qos_overriding_options=overridable,
         )
-        self.create_subscription(JointState, P["joint_states_topic"], self._on_joints, state_qos)
-        self.create_subscription(PoseStamped, P["eef_pose_topic"], self._on_eef, state_qos)
+        self.create_subscription(
+            PoseStamped,
+            P["eef_pose_topic"],
+            self._on_eef,
+            state_qos,
+            qos_overriding_options=overridable,
+        )
         self._camera_pose_received = not P["camera_pose_topic"]
         if P["camera_pose_topic"]:
-            self.create_subscription(
-                PoseStamped, P["camera_pose_topic"], self._on_camera_pose, state_qos
+            self._subscribe_latched_and_live(
+                PoseStamped, P["camera_pose_topic"], self._on_camera_pose
             )
         self.tf_buffer = None
         if P["camera_tf_frame"]:
@@ -168,6 +222,42 @@ class PolicyNode(Node):
         self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch)
         self._worker = threading.Thread(target=self._work, name="para_policy_infer", daemon=True)
         self._worker.start()
+
+    def _subscribe_latched_and_live(self, msg_type, topic: str, callback) -> None:
+        """Two subscriptions: RELIABLE + TRANSIENT_LOCAL receives what a latched publisher
+        (calibration tools, many camera drivers' camera_info) sent before this node started;
+        BEST_EFFORT + VOLATILE matches every other publisher (a reliable-only reader never
+        matches a best-effort writer). A message arriving on both is simply stored twice."""
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        live = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(msg_type, topic, callback, latched)
+        self.create_subscription(msg_type, topic, callback, live)
+
+    def _check_camera_pose_at_startup(self) -> None:
+        """The camera pose must see where the training camera looked: the point where the
+        training camera's optical axis meets the middle of the height range (the model's
+        workspace), in front of the camera and inside the image at the model's K."""
+        spec = self.policy.spec
+        if not (spec.camera.K and spec.camera.T_world_cam):
+            return
+        K, T_train = np.asarray(spec.camera.K), np.asarray(spec.camera.T_world_cam)
+        h = 0.5 * (spec.height.min + spec.height.max)
+        centre = [spec.image.width / 2, spec.image.height / 2]
+        point = lift_point(centre, h, K, T_train)
+        bad = check_camera_sees(
+            point,
+            K,
+            self.T_world_cam,
+            spec.image.width,
+            spec.image.height,
+            "the model's workspace centre",
+        )
+        if bad is not None:
+            raise StartupError(f"camera_pose parameter: {bad.reason}")
 
     # -- parameters --------------------------------------------------------------------
     def _camera_pose(self, values) -> np.ndarray:
@@ -203,14 +293,9 @@ class PolicyNode(Node):
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         pos, quat = cv.pose_to_arrays(msg.pose)
-        if msg.header.frame_id and msg.header.frame_id != self.P["world_frame"]:
-            self.skips.add("camera_pose_frame", f"camera pose in {msg.header.frame_id!r}")
-            return
-        if not (np.isfinite(pos).all() and abs(np.linalg.norm(quat) - 1.0) < 1e-3):
-            self.skips.add(
-                "camera_pose_invalid", "camera pose is not finite / not a unit quaternion"
-            )
-            return
+        bad = check_pose(pos, quat, msg.header.frame_id, self.P["world_frame"], "camera pose")
+        if bad is not None:
+            return self._skip(*bad)
         self.T_world_cam = pose_matrix(pos, quat)
         self._camera_pose_received = True
 
@@ -222,15 +307,9 @@ class PolicyNode(Node):
         now = self._now()
         self._rates["eef_pose"].tick(now)
         pos, quat = cv.pose_to_arrays(msg.pose)
-        if msg.header.frame_id and msg.header.frame_id != self.P["world_frame"]:
-            self.skips.add(
-                "eef_frame",
-                f"EEF pose in {msg.header.frame_id!r}, expected {self.P['world_frame']!r}",
-            )
-            return
-        if not (np.isfinite(pos).all() and np.isfinite(quat).all()):
-            self.skips.add("eef_nonfinite", "EEF pose has NaN/inf")
-            return
+        bad = check_pose(pos, quat, msg.header.frame_id, self.P["world_frame"], "EEF pose")
+        if bad is not None:
+            return self._skip(*bad)
         self.watchdog.feed("eef_pose", now)
         self._eef.add(cv.stamp_to_sec(msg.header.stamp), (pos, quat))
 
@@ -266,10 +345,82 @@ class PolicyNode(Node):
             f"frame skipped ({category}): {detail}", throttle_duration_sec=2.0
         )
 
-    def _process(self, msg: Image) -> None:
+    def _reset_history(self, reason: str) -> None:
+        """Forget every time-indexed input and the executor's state (a clock that jumped
+        back, e.g. a looped bag, would otherwise make every new frame 'older')."""
+        self._eef.clear()
+        self._joints.clear()
+        self._last_processed_stamp = None
+        self.chunk_executor = Executor(self.safety)
+        self.skips.add("history_reset", reason)
+        self.get_logger().warning(f"history reset: {reason}")
+
+    def _check_time(self, stamp: float) -> tuple[str, str] | None:
+        now = self._now()
+        if self._last_clock is not None and now < self._last_clock - float(
+            self.P["clock_jump_threshold"]
+        ):
+            self._reset_history(
+                f"the clock jumped back {self._last_clock - now:.3f} s (a looped bag or a "
+                "restarted simulation)"
+            )
+        self._last_clock = now
+        if self.get_parameter("use_sim_time").value and stamp > now:
+            # /clock and the image travel on different topics: give the clock a moment
+            end = time.monotonic() + float(self.P["state_tolerance"])
+            while self._now() < stamp and time.monotonic() < end:
+                time.sleep(0.002)
+            now = self._now()
+        return check_stamp(
+            stamp, now, self._last_processed_stamp, float(self.P["future_tolerance"])
+        )
+
+    def _intrinsics(self, msg) -> tuple[np.ndarray | None, Rectifier | None, tuple | None]:
+        """(K at the image's resolution, rectifier or None) or (None, None, (category,
+        reason)) when the camera model cannot be trusted."""
+        P = self.P
+        if self.K_param is not None:
+            return self.K_param, None, None
+        info = self._camera_info
+        if info is None:
+            return (
+                None,
+                None,
+                (
+                    "no_camera_info",
+                    f"no CameraInfo on {P['camera_info_topic']} and camera_matrix is unset",
+                ),
+            )
+        K = cv.camera_info_to_K(info)
+        bad = check_intrinsics(K, int(info.width), int(info.height))
+        if bad is not None:
+            return None, None, (bad.category, f"camera_info: {bad.reason}")
+        if not needs_rectification(info.distortion_model, info.d):
+            return K, None, None
+        if P["distortion"] == "refuse":
+            return (
+                None,
+                None,
+                (
+                    "distortion_refused",
+                    f"camera_info has {info.distortion_model} distortion d={list(info.d)} and "
+                    "parameter distortion is 'refuse': publish rectified images (d all zero) or "
+                    "set distortion:=rectify",
+                ),
+            )
+        bad = check_distortion(info.distortion_model, info.d)
+        if bad is not None:
+            return None, None, (bad.category, f"camera_info: {bad.reason}")
+        rect = Rectifier.for_info(cv.calibration(info))
+        return rect.K, rect, None
+
+    def _process(self, msg) -> None:
         P = self.P
         t0 = time.perf_counter()
         stamp = cv.stamp_to_sec(msg.header.stamp)
+        bad = self._check_time(stamp)
+        if bad is not None:
+            return self._skip(*bad)
         age = self._now() - stamp
         if age > P["max_image_age"]:
             return self._skip(
@@ -289,26 +440,27 @@ class PolicyNode(Node):
             self.T_world_cam = pose_matrix([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
         elif not self._camera_pose_received:
             return self._skip("no_camera_pose", f"no camera pose on {P['camera_pose_topic']}")
-        info = self._camera_info
-        if self.K_param is not None:
-            K = self.K_param
-        elif info is None:
-            return self._skip(
-                "no_camera_info",
-                f"no CameraInfo on {P['camera_info_topic']} and camera_matrix is unset",
-            )
-        else:
-            K = cv.camera_info_to_K(info)
-            if (info.width, info.height) != (msg.width, msg.height):
-                return self._skip(
-                    "image_size",
-                    f"image is {msg.width}x{msg.height} but "
-                    f"camera_info is {info.width}x{info.height}",
-                )
+        K, rectifier, bad = self._intrinsics(msg)
+        if bad is not None:
+            return self._skip(*bad)
+        t_decode = time.perf_counter()
         try:
-            rgb = cv.image_to_rgb(msg)
+            if isinstance(msg, CompressedImage):
+                rgb = cv.compressed_to_rgb(msg)
+            else:
+                rgb = cv.image_to_rgb(msg)
         except ImageFormatError as exc:
             return self._skip("image_format", str(exc))
+        info = self._camera_info
+        if self.K_param is None and (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
+            return self._skip(
+                "image_size",
+                f"image is {rgb.shape[1]}x{rgb.shape[0]} but "
+                f"camera_info is {info.width}x{info.height}",
+            )
+        if rectifier is not None:
+            rgb = rectifier.rectify(rgb)
+        self.latency["decode"].add((time.perf_counter() - t_decode) * 1e3)
         tol = P["state_tolerance"]
         eef = self._eef.wait_nearest(stamp, tol, timeout=tol)
         if eef is None:
@@ -327,6 +479,9 @@ class PolicyNode(Node):
             if js[0] is None:
                 return self._skip("joints_nonfinite", "joint state at the image stamp has NaN/inf")
         (pos, _quat), _dt = eef
+        bad = check_start_keypoint(pos, K, self.T_world_cam, rgb.shape[1], rgb.shape[0])
+        if bad is not None:
+            return self._skip(*bad)
         try:
             res = self.policy.infer(
                 Observation(rgb, K, self.T_world_cam, pos, self.chunk_executor.gripper_state),
@@ -335,6 +490,7 @@ class PolicyNode(Node):
         except ObservationError as exc:
             return self._skip("observation", str(exc))
         self.processed += 1
+        self._last_processed_stamp = stamp
         cmd, reason = self.chunk_executor.decide(res.chunk, pos)
         total_ms = (time.perf_counter() - t0) * 1e3
         self.latency["inference"].add(res.inference_ms)
@@ -345,7 +501,7 @@ class PolicyNode(Node):
             self.skips.add("unsafe_output", reason)
 
     # -- publishing -----------------------------------------------------------------------
-    def _publish(self, img: Image, res, cmd, reason: str, age: float) -> None:
+    def _publish(self, img, res, cmd, reason, age: float) -> None:
         ch = res.chunk
         frame = self.P["world_frame"]
         a = PolicyAction()
@@ -355,7 +511,11 @@ class PolicyNode(Node):
         a.dt = float(self.policy.spec.window.dt)
         a.execute_step = int(self.safety.execute_step)
         a.command_published = cmd is not None
-        a.status = ("ok" + (" (clamped)" if cmd.clamped else "")) if cmd else reason
+        if cmd is not None:
+            a.status = PolicyAction.STATUS_OK_CLAMPED if cmd.clamped else PolicyAction.STATUS_OK
+            a.status_detail = "clamped into the workspace / max_step" if cmd.clamped else ""
+        else:
+            a.status, a.status_detail = reason.code, str(reason)
         a.poses = [
             cv.make_pose(np.nan_to_num(p, nan=0.0), q)
             for p, q in zip(ch.positions, ch.quat_xyzw, strict=True)
@@ -413,10 +573,9 @@ class PolicyNode(Node):
         needed = ("image", "eef_pose") + (
             ("joint_states",) if self.P["require_joint_states"] else ()
         )
-        stale = self.watchdog.stale(self._now(), needed)
-        self._holding = ", ".join(stale)
-        if stale and self._last_command is not None:
-            self.pub_target.publish(self._last_command)  # hold the last safe target
+        # ~/eef_target carries new commands only: while inputs are stale nothing new is
+        # published (the controller keeps the last target) and /diagnostics says "holding"
+        self._holding = ", ".join(self.watchdog.stale(self._now(), needed))
 
     def _publish_diagnostics(self) -> None:
         now = self._now()
@@ -435,6 +594,16 @@ class PolicyNode(Node):
             kv[f"skipped.{reason}"] = str(n)
         for name, meter in self._rates.items():
             kv[f"rate_hz.{name}"] = f"{meter.rate(now):.2f}"
+        expected = float(self.P["expected_image_rate"])
+        image_rate = self._rates["image"].rate(now)
+        low_rate = ""
+        if expected > 0:
+            kv["rate_hz.image.expected"] = f"{expected:.2f}"
+            if image_rate < 0.5 * expected:
+                low_rate = (
+                    f"image rate {image_rate:.1f} Hz, expected {expected:.1f} Hz (frames lost in "
+                    "transport? large images need FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA)"
+                )
         for name, lat in self.latency.items():
             for q, v in lat.percentiles().items():
                 kv[f"{name}_ms.{q}" if q != "n" else f"{name}_ms.count"] = f"{v:.3f}"
@@ -443,6 +612,8 @@ class PolicyNode(Node):
         st.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
         if self._holding:
             st.level, st.message = DiagnosticStatus.WARN, f"holding: stale {self._holding}"
+        elif low_rate:
+            st.level, st.message = DiagnosticStatus.WARN, low_rate
         elif self.skips.last_reason and self.commands == 0:
             st.level, st.message = DiagnosticStatus.WARN, self.skips.last_reason
         else:

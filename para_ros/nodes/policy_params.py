@@ -34,11 +34,60 @@ PARAMS: tuple[Param, ...] = (
         "Frame id of the world; must equal the model's PolicySpec camera.world_frame.",
     ),
     Param("expected_model_id", "", "If set, refuse to start unless the model's id equals it."),
-    Param("image_topic", "image", "sensor_msgs/Image input (rgb8, bgr8, rgba8 or bgra8)."),
-    Param("camera_info_topic", "camera_info", "sensor_msgs/CameraInfo of the image."),
-    Param("joint_states_topic", "joint_states", "sensor_msgs/JointState of the arm."),
     Param(
-        "eef_pose_topic", "eef_pose", "geometry_msgs/PoseStamped: current EEF pose in world_frame."
+        "image_topic",
+        "image",
+        "sensor_msgs/Image input (rgb8, bgr8, rgba8 or bgra8), sensor-data QoS (best effort, "
+        "keep last); with image_transport compressed, <image_topic>/compressed.",
+    ),
+    Param(
+        "image_transport",
+        "raw",
+        "raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage JPEG/PNG on "
+        "<image_topic>/compressed, as image_transport publishes it); decode time is reported as "
+        "decode_ms in /diagnostics.",
+    ),
+    Param(
+        "distortion",
+        "rectify",
+        "A CameraInfo with non-zero d: rectify (OpenCV remap to the pinhole camera of its P; "
+        "plumb_bob, rational_polynomial, equidistant) or refuse (every frame skipped with the "
+        "reason: for images that must already be rectified).",
+    ),
+    Param(
+        "expected_image_rate",
+        0.0,
+        "Hz the camera should deliver; /diagnostics warns below half of it (frames lost in "
+        "transport). 0: not checked.",
+    ),
+    Param(
+        "future_tolerance",
+        0.1,
+        "Seconds an image stamp may be ahead of the node's clock (unsynchronised clocks are "
+        "refused beyond it).",
+    ),
+    Param(
+        "clock_jump_threshold",
+        1.0,
+        "Seconds: a clock that jumps back more than this (a looped bag) resets the node's "
+        "history (state buffers, last frame, executor).",
+    ),
+    Param(
+        "camera_info_topic",
+        "camera_info",
+        "sensor_msgs/CameraInfo of the image; subscribed twice, RELIABLE + TRANSIENT_LOCAL "
+        "(latched publishers) and BEST_EFFORT (any publisher).",
+    ),
+    Param(
+        "joint_states_topic",
+        "joint_states",
+        "sensor_msgs/JointState of the arm (best effort, keep last 50).",
+    ),
+    Param(
+        "eef_pose_topic",
+        "eef_pose",
+        "geometry_msgs/PoseStamped: current EEF pose in world_frame (frame_id required; best "
+        "effort, keep last 50).",
     ),
     Param(
         "camera_pose",
@@ -58,7 +107,8 @@ PARAMS: tuple[Param, ...] = (
         "",
         "If set, a geometry_msgs/PoseStamped topic (world_frame <- camera, OpenCV axes) that "
         "overrides camera_pose; frames wait for its first message (a calibrated or moving "
-        "camera; the LIBERO bridge publishes camera_pose).",
+        "camera; the LIBERO bridge publishes camera_pose). Latched and live publishers both "
+        "work (subscribed like camera_info).",
     ),
     Param(
         "camera_matrix",
@@ -81,8 +131,8 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "watchdog_timeout",
         1.0,
-        "Seconds without fresh image/EEF/joint input after which "
-        "the node holds the last safe target and says so.",
+        "Seconds without fresh image/EEF/joint input after which the node holds (publishes no "
+        "new command; the controller keeps the last target) and says so in /diagnostics.",
     ),
     Param(
         "execute_step",

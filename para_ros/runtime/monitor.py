@@ -55,6 +55,10 @@ class StampedBuffer:
         with self._lock:
             return self._items[-1][0] if self._items else None
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
 
 class RateMeter:
     """Message rate (Hz) over the last `window` seconds of arrival times."""

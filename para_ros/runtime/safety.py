@@ -44,6 +44,18 @@ class SafetyConfig:
             raise ValueError(f"stall_patience must be >= 0, got {self.stall_patience}")
 
 
+class Reason(str):
+    """A refusal: its text (what and why, with the values) and a stable `code`, one of the
+    PolicyAction STATUS_* constants (msg/PolicyAction.msg)."""
+
+    code: str
+
+    def __new__(cls, code: str, text: str) -> Reason:
+        obj = super().__new__(cls, text)
+        obj.code = code
+        return obj
+
+
 @dataclass(frozen=True)
 class Command:
     position: np.ndarray  # (3,) world, metres, after clamping and step limit
@@ -62,10 +74,14 @@ def gate(
     T = len(chunk.positions)
     k = cfg.execute_step
     if k >= T:
-        return None, f"execute_step {k} is outside the chunk of {T} steps"
+        return None, Reason(
+            "refused_execute_step", f"execute_step {k} is outside the chunk of {T} steps"
+        )
     k = min(k + advance, T - 1)
     if not chunk.valid[k]:
-        return None, f"step {k}: ray does not meet the height plane ({chunk.reasons[k]})"
+        return None, Reason(
+            "refused_ray", f"step {k}: ray does not meet the height plane ({chunk.reasons[k]})"
+        )
     values = [
         chunk.positions[k],
         chunk.quat_xyzw[k],
@@ -74,15 +90,16 @@ def gate(
         [chunk.confidence[k]],
     ]
     if not all(np.isfinite(v).all() for v in values):
-        return None, f"step {k}: non-finite model output"
+        return None, Reason("refused_nonfinite", f"step {k}: non-finite model output")
     if chunk.confidence[k] < cfg.min_confidence:
-        return None, (
+        return None, Reason(
+            "refused_low_confidence",
             f"step {k}: confidence {chunk.confidence[k]:.3f} below min_confidence "
-            f"{cfg.min_confidence:.3f}"
+            f"{cfg.min_confidence:.3f}",
         )
     current = np.asarray(current_eef, dtype=np.float64)
     if not np.isfinite(current).all():
-        return None, "current EEF position is not finite"
+        return None, Reason("refused_eef", "current EEF position is not finite")
     target = np.clip(chunk.positions[k], cfg.workspace_min, cfg.workspace_max)
     delta = target - current
     dist = float(np.linalg.norm(delta))

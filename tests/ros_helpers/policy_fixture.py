@@ -149,6 +149,12 @@ class Driver:
         self.pub_info = self.node.create_publisher(CameraInfo, "camera_info", qos)
         self.pub_js = self.node.create_publisher(JointState, "joint_states", qos)
         self.pub_eef = self.node.create_publisher(PoseStamped, "eef_pose", qos)
+        from rosgraph_msgs.msg import Clock
+        from sensor_msgs.msg import CompressedImage
+
+        self.pub_jpeg = self.node.create_publisher(CompressedImage, "image/compressed", qos)
+        self.pub_clock = self.node.create_publisher(Clock, "/clock", qos)
+        self.CompressedImage, self.Clock = CompressedImage, Clock
         self.lock = threading.Lock()
         self.got: dict[str, list] = defaultdict(list)
         for name, typ, topic in (
@@ -200,6 +206,18 @@ class Driver:
                 return kv
         return {}
 
+    def diag_status(self, model: str | Path = "") -> tuple[int, str] | None:
+        """(level, message) of the newest /diagnostics of the node running `model`."""
+        with self.lock:
+            msgs = [m for _, m in self.got["diag"]]
+        for msg in reversed(msgs):
+            st = msg.status[0]
+            if not model or {x.key: x.value for x in st.values}.get("model") == str(model):
+                return int.from_bytes(st.level, "little") if isinstance(st.level, bytes) else int(
+                    st.level
+                ), st.message
+        return None
+
     def stamp(self, offset: float = 0.0):
         from builtin_interfaces.msg import Time
 
@@ -219,16 +237,21 @@ class Driver:
         joint_value=0.1,
         info_size=None,
         stamp=None,
+        info_k=None,
+        info_d=None,
+        info_p=None,
+        eef_frame="world",
+        eef_pos=None,
+        eef_quat=None,
+        compressed=None,
     ):
+        """Publish one set of inputs, all stamped `stamp` (default: now). `compressed`
+        ("jpeg"/"png") sends the image as a CompressedImage on image/compressed instead."""
         size = size or self.image_hw
         info_size = info_size or self.image_hw
         stamp = stamp or self.stamp()
         if info:
-            m = self.CameraInfo()
-            m.header.stamp = stamp
-            m.height, m.width = info_size
-            m.k = self.K.reshape(-1).tolist()
-            self.pub_info.publish(m)
+            self.pub_info.publish(self.camera_info(stamp, info_size, info_k, info_d, info_p))
         if joints:
             js = self.JointState()
             js.header.stamp = stamp
@@ -238,13 +261,24 @@ class Driver:
         if eef:
             e = self.PoseStamped()
             e.header.stamp = stamp
-            e.header.frame_id = "world"
-            e.pose.position.x, e.pose.position.y, e.pose.position.z = EEF_POS.tolist()
-            q = euler_to_quat_xyzw(np.array([np.pi, 0.0, 0.0]))
+            e.header.frame_id = eef_frame
+            pos = EEF_POS if eef_pos is None else np.asarray(eef_pos, float)
+            e.pose.position.x, e.pose.position.y, e.pose.position.z = pos.tolist()
+            q = euler_to_quat_xyzw(np.array([np.pi, 0.0, 0.0])) if eef_quat is None else eef_quat
             e.pose.orientation.x, e.pose.orientation.y = float(q[0]), float(q[1])
             e.pose.orientation.z, e.pose.orientation.w = float(q[2]), float(q[3])
             self.pub_eef.publish(e)
-        if image:
+        if image and compressed:
+            import cv2
+
+            m = self.CompressedImage()
+            m.header.stamp = self.stamp(-image_age) if image_age else stamp
+            m.header.frame_id = "camera"
+            m.format = f"rgb8; {compressed} compressed bgr8"
+            frame = np.full((size[0], size[1], 3), 100, np.uint8)
+            m.data = cv2.imencode(".jpg" if compressed == "jpeg" else ".png", frame)[1].tobytes()
+            self.pub_jpeg.publish(m)
+        elif image:
             ch = 1 if encoding == "mono8" else 3
             img = self.Image()
             img.header.stamp = self.stamp(-image_age) if image_age else stamp
@@ -257,6 +291,23 @@ class Driver:
                 self._frames[key] = np.full((size[0], size[1], ch), 100, np.uint8).tobytes()
             img.data = self._frames[key]
             self.pub_img.publish(img)
+
+    def camera_info(self, stamp, size=None, k=None, d=None, p=None):
+        m = self.CameraInfo()
+        m.header.stamp = stamp
+        m.height, m.width = size or self.image_hw
+        m.k = (self.K.reshape(-1) if k is None else np.asarray(k, float)).tolist()
+        if d is not None:
+            m.distortion_model = "plumb_bob"
+            m.d = list(map(float, d))
+        if p is not None:
+            m.p = list(map(float, p))
+        return m
+
+    def clock(self, t: float) -> None:
+        from builtin_interfaces.msg import Time
+
+        self.pub_clock.publish(self.Clock(clock=Time(sec=int(t), nanosec=int((t % 1) * 1e9))))
 
     def close(self):
         self._stop = True

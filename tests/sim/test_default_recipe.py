@@ -51,6 +51,10 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
     assert "| 2 |" in md and "64x64" in md
     for f in ("model.onnx", "MODEL_CARD.md", "card.json", "eval_in_distribution.json"):
         assert (dest / f).is_file(), f
+    from para_ros.core.onnx_metadata import read_spec
+
+    # the executor the model was evaluated with travels in its contract (card: execute_step)
+    assert read_spec(dest / "model.onnx").executor.execute_step == card["execute_step"] == 1
     assert (
         "targets"
         not in json.loads((dest / "eval_in_distribution.json").read_text())["episodes"][0]
