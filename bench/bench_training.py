@@ -22,7 +22,7 @@ def _child(preset: str) -> dict:
 
     from para_training.configs import DataConfig, TrainConfig, get_preset
     from para_training.data.dataset import ParaWindowDataset, sample_index
-    from para_training.data.synthetic import make_episodes
+    from para_ros.data.synthetic import make_episodes
     from para_training.policies.registry import make_model
     from para_training.train import compute_loss, make_spec
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from para_ros.core.codecs import BasisGateError, fit_euler_bins, fit_kmeans, fit_pca1d
 from para_ros.core.contract import RotationSpec, parse
-from para_training.data.episode import Episode
+from para_ros.data.episode import Episode
 
 
 def default_basis_path(data: list[str] | str) -> Path:
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("-o", "--output", default="", help="output JSON (default: see above)")
     args = ap.parse_args(argv)
-    from para_training.data.episode import EpisodeError
-    from para_training.data.readers import load_episodes
+    from para_ros.data.episode import EpisodeError
+    from para_ros.data.readers import load_episodes
 
     try:
         episodes = load_episodes(args.data)

@@ -32,9 +32,9 @@ from para_training import checkpoint as ckpt
 from para_training.cli import add_dataclass_args, dataclass_from_args
 from para_training.configs import DataConfig, TrainConfig, get_preset
 from para_training.data.dataset import IGNORE_INDEX, ParaWindowDataset, sample_index
-from para_training.data.episode import Episode
-from para_training.data.readers import load_episodes
-from para_training.data.rosbag_io import BagTopics
+from para_ros.data.episode import Episode
+from para_ros.data.readers import load_episodes
+from para_ros.data.rosbag_io import BagTopics
 from para_training.data.stats import build_spec, compute_stats
 from para_training.metrics import MetricAccumulator, predictions_from_logits
 from para_training.policies.para_dino_kv import ParaDinoKVConfig

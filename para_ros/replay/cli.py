@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from para_ros.replay.evaluate import OraclePolicy, evaluate_episode
     from para_ros.replay.report import write_report
     from para_ros.runtime.onnx_policy import ModelLoadError, OnnxPolicy
-    from para_training.data.rosbag_io import BagError, BagTopics, read_bag
+    from para_ros.data.rosbag_io import BagError, BagTopics, read_bag
 
     topics = BagTopics(
         image=args.image_topic,
