@@ -16,8 +16,7 @@ Layout (one file, many demos), as written by `para-make-demos` and `write_hdf5`:
         camera/T_world_cam        (4, 4) or (N, 4, 4) float64, camera -> world, OpenCV axes
         timestamps                (N,) float64, seconds
 
-Official LIBERO files (upside-down `agentview_rgb`, no camera group) are refused with a message
-that says what is missing.
+Official LIBERO files (upside-down `agentview_rgb`, no camera group) are read by `libero_io`.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ def _h5py():
     try:
         import h5py
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError("reading HDF5 demos needs h5py: pip install 'para_ros[train]'") from exc
+        raise EpisodeError("reading HDF5 demos needs h5py: pip install 'para_ros[data]'") from exc
     return h5py
 
 
@@ -103,12 +102,21 @@ def read_hdf5(path: str | Path, load_images: bool = True) -> list[Episode]:
             if "camera" not in g:
                 raise EpisodeError(
                     f"{where}: no camera/K and camera/T_world_cam; PARA needs the camera of "
-                    "each demo (regenerate with para-make-demos)"
+                    "each demo: official LIBERO files (a model_file per demo) are read with "
+                    "--format libero, other files with --calibration FILE.json"
                 )
             image_key = next((k for k in IMAGE_KEYS if k in g["obs"]), None)
             if image_key is None:
                 raise EpisodeError(f"{where}: no obs/{' or obs/'.join(IMAGE_KEYS)}")
             rgb = g["obs"][image_key]
+            for k in ("robot0_eef_pos", "robot0_eef_quat"):
+                if k not in g["obs"]:
+                    raise EpisodeError(
+                        f"{where}: no obs/{k} (this project's layout; official LIBERO files "
+                        "are read with --format libero)"
+                    )
+            if "actions" not in g:
+                raise EpisodeError(f"{where}: no actions (the gripper is actions[:, -1])")
             actions = np.asarray(g["actions"], dtype=np.float64)
             n = len(actions)
             if "timestamps" in g:

@@ -120,8 +120,9 @@ class DataSource:
     gripper_from: str = field(
         default="topic",
         metadata={
-            "help": "rosbag: topic (the command topic) | fingers (closed when the finger "
-            "joints' opening is below --finger-closed-below of its largest value)"
+            "help": "rosbag: topic (the command topic) | fingers (closed while the finger "
+            "joints close or stay closed, open while they open) | "
+            "none (a constant 0.0, chosen explicitly)"
         },
     )
     finger_joints: str = field(
@@ -130,7 +131,7 @@ class DataSource:
     )
     finger_closed_below: float = field(
         default=0.9,
-        metadata={"help": "rosbag: fraction of the largest finger opening below which closed"},
+        metadata={"help": "rosbag: the first frame counts as closed below this fraction of the largest finger opening"},
     )
     joint_names: str = field(
         default="",
@@ -153,7 +154,7 @@ class DataSource:
             "format": FORMATS,
             "image_convention": ("auto", "opengl", "opencv"),
             "eef_rot": ("axis_angle", "quat_xyzw", "quat_wxyz", "euler_xyz"),
-            "gripper_from": ("topic", "fingers"),
+            "gripper_from": ("topic", "fingers", "none"),
             "camera_info_mismatch": ("refuse", "rescale"),
         }
         for name, ok in choices.items():
