@@ -12,10 +12,10 @@ import pytest
 
 from para_ros.core import geometry
 from para_ros.core.action_codec import Codecs
+from para_ros.data.rosbag_io import read_bag, write_bag
 from para_ros.replay.cli import main as replay_main
 from para_ros.replay.evaluate import OraclePolicy, evaluate_episode, future_indices
 from para_ros.runtime.onnx_policy import OnnxPolicy
-from para_ros.data.rosbag_io import read_bag, write_bag
 from tests.ros_helpers.env import REPO
 
 

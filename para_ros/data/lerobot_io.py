@@ -65,8 +65,10 @@ def _rotation(values: np.ndarray, rep: str, where: str) -> np.ndarray:
     q = values if rep == "quat_xyzw" else values[:, [1, 2, 3, 0]]
     norms = np.linalg.norm(q, axis=1)
     if np.any(np.abs(norms - 1.0) > 1e-2):
-        raise EpisodeError(f"{where}: quaternions are not unit length (|q| in "
-                           f"[{norms.min():.3f}, {norms.max():.3f}]); check --eef-rot")
+        raise EpisodeError(
+            f"{where}: quaternions are not unit length (|q| in "
+            f"[{norms.min():.3f}, {norms.max():.3f}]); check --eef-rot"
+        )
     return q / norms[:, None]
 
 

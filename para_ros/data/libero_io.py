@@ -167,7 +167,9 @@ def is_libero_file(path: Path) -> bool:
 
 
 def _demo_order(names) -> list[str]:
-    return sorted(names, key=lambda k: (int(k.split("_")[-1]) if k.split("_")[-1].isdigit() else 0, k))
+    return sorted(
+        names, key=lambda k: (int(k.split("_")[-1]) if k.split("_")[-1].isdigit() else 0, k)
+    )
 
 
 def _language(data, path: Path) -> str:
@@ -298,7 +300,9 @@ def _eef(obs, where: str) -> tuple[np.ndarray, np.ndarray]:
         pos = np.asarray(obs["ee_pos"], dtype=np.float64)
         rotvec = np.asarray(obs["ee_ori"], dtype=np.float64)
         if rotvec.ndim != 2 or rotvec.shape[1] != 3:
-            raise EpisodeError(f"{where}: obs/ee_ori is {rotvec.shape}; expected (N, 3) axis-angle")
+            raise EpisodeError(
+                f"{where}: obs/ee_ori is {rotvec.shape}; expected (N, 3) axis-angle"
+            )
         quat = Rotation.from_rotvec(rotvec).as_quat()
     else:
         raise EpisodeError(

@@ -123,8 +123,9 @@ def decode_image(msg, msgtype: str) -> np.ndarray:
         import cv2
 
         fmt = str(msg.format).lower()
-        buf = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data,
-                            np.uint8)
+        buf = np.frombuffer(
+            bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data, np.uint8
+        )
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         if img is None:
             raise ImageFormatError(f"cannot decode compressed image (format {msg.format!r})")
@@ -292,7 +293,11 @@ def read_bag(
     if not series["image"]:
         raise BagError(f"{path}: no images on {topics.image}")
     has_tf = bool(series["tf"] or series["tf_static"])
-    tf = _TfBuffer([m for _, m in series["tf"]], [m for _, m in series["tf_static"]]) if has_tf else None
+    tf = (
+        _TfBuffer([m for _, m in series["tf"]], [m for _, m in series["tf_static"]])
+        if has_tf
+        else None
+    )
     camera_frame = options.camera_frame or series["image"][0][1].header.frame_id
     cam_from_tf = T_world_cam is None and not series["camera_pose"]
     if cam_from_tf and tf is None:

@@ -131,7 +131,10 @@ class DataSource:
     )
     finger_closed_below: float = field(
         default=0.9,
-        metadata={"help": "rosbag: the first frame counts as closed below this fraction of the largest finger opening"},
+        metadata={
+            "help": "rosbag: the first frame counts as closed below this fraction of the "
+            "largest finger opening"
+        },
     )
     joint_names: str = field(
         default="",
@@ -227,6 +230,7 @@ def describe(source: DataSource) -> str:
         v = getattr(source, f.name)
         if v != f.default:
             flag = f"--{f.name.replace('_', '-')}"
-            out.append(f"{flag} {' '.join(map(str, v))}" if f.name == "camera_pose" else
-                       f"{flag} {v}")
+            out.append(
+                f"{flag} {' '.join(map(str, v))}" if f.name == "camera_pose" else f"{flag} {v}"
+            )
     return " ".join(out) or "(defaults)"

@@ -53,8 +53,8 @@ def settings_grid(setting: str, grid: int, max_theta: float, half: str = "") -> 
 
 def record_episode(sim, init_state: int, name: str):
     """Expert rollout without images; returns (outcome, Episode or None)."""
-    from para_ros.sim.expert import run_expert
     from para_ros.data.episode import Episode
+    from para_ros.sim.expert import run_expert
 
     obs0 = sim.reset(init_state)
     states = [sim.sim.get_state().flatten().copy()]
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
-    from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
     from para_ros.data.hdf5_io import write_hdf5
+    from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
 
     rng = np.random.default_rng(args.seed)
     cells = settings_grid(args.setting, args.grid, args.max_theta, args.half)
