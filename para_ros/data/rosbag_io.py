@@ -255,9 +255,17 @@ def read_bag(
                 required.append("eef_pose")
             missing = [getattr(topics, k) for k in required if getattr(topics, k) not in present]
             if missing:
-                hint = ""
+                hints = []
+                for key, flag in (
+                    ("image", "--image-topic"),
+                    ("camera_info", "--camera-info-topic"),
+                ):
+                    if getattr(topics, key) in missing:
+                        cands = [c.topic for c in reader.connections if c.msgtype in ACCEPTED[key]]
+                        hints.append(f"{flag} one of {cands}")
                 if topics.eef_pose in missing and "/tf" in present:
-                    hint = " (the EEF only in /tf? name its frame with --eef-frame)"
+                    hints.append("the EEF only in /tf? name its frame with --eef-frame")
+                hint = f" ({'; '.join(hints)})" if hints else ""
                 raise BagError(
                     f"{path}: missing topic(s) {missing}{hint}; the bag has {sorted(present)}"
                 )
