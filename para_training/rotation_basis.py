@@ -117,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"para-rotation-basis: {exc}", file=sys.stderr)
         return 2
     out = Path(args.output) if args.output else default_basis_path(args.data)
-    save_basis(out, spec)
+    try:
+        save_basis(out, spec)
+    except OSError as exc:
+        print(f"para-rotation-basis: cannot write {out} ({exc}); choose -o FILE", file=sys.stderr)
+        return 2
     print(report)
     print(f"wrote {out}")
     return 0
