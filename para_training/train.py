@@ -353,7 +353,14 @@ def train(
 
 
 # DataConfig's bag topics are data-source options (the same in every tool)
-SOURCE_FIELDS = {"image_topic", "camera_info_topic", "eef_pose_topic", "camera_pose_topic"}
+# (world_frame: the source's TF world frame is the world frame the PolicySpec records)
+SOURCE_FIELDS = {
+    "image_topic",
+    "camera_info_topic",
+    "eef_pose_topic",
+    "camera_pose_topic",
+    "world_frame",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -382,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             {k: getattr(args, k) for k in model_fields if getattr(args, k, None) is not None}
         )
         source = source_from_args(args)
+        data.world_frame = source.world_frame
         run_dir, _metrics = train(data, hparams, cfg, source=source)
     except (EpisodeError, ValueError, KeyError, FileNotFoundError) as exc:
         print(f"para-train: {exc}", file=sys.stderr)

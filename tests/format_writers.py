@@ -262,7 +262,7 @@ def write_realsense_bag(
             )
             ti = t + image_lag_s
             if image_type.endswith("CompressedImage"):
-                ok, jpg = cv2.imencode(
+                _ok, jpg = cv2.imencode(
                     ".jpg", np.asarray(ep.rgb[i])[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95]
                 )
                 img = M["sensor_msgs/msg/CompressedImage"](

@@ -18,8 +18,8 @@ from para_ros.data.synthetic import make_episodes
 from tests.format_writers import (
     REALSENSE_ARGS,
     write_calibration,
-    write_libero,
     write_lerobot,
+    write_libero,
     write_realsense_bag,
 )
 
@@ -85,7 +85,7 @@ def test_libero_convention_and_camera_errors(tmp_path, eps):
 
 def test_lerobot_v3(tmp_path, eps):
     root = write_lerobot(tmp_path / "ds", eps)
-    with pytest.raises(EpisodeError, match="store no camera calibration.*--calibration"):
+    with pytest.raises(EpisodeError, match=r"store no camera calibration.*--calibration"):
         load_episodes(root)
     calib = write_calibration(tmp_path / "calib.json", eps[0])
     back = load_episodes(root, DataSource(calibration=str(calib)))

@@ -277,9 +277,12 @@ def test_para_record_writes_a_readable_bag(tmp_path, ros_env):
         driver.close()
     assert proc.returncode == 0, outp
     assert out.is_dir() and not (tmp_path / "rec.partial").exists()
-    from para_ros.data.rosbag_io import BagTopics
+    from para_ros.data.rosbag_io import BagOptions, BagTopics
 
     topics = BagTopics(image="/image", camera_info="/camera_info")
-    ep, report = read_bag(out, topics, T_world_cam=T_WORLD_CAM)
+    # no gripper topic was recorded: say so explicitly (never a silent 0.0)
+    ep, report = read_bag(
+        out, topics, T_world_cam=T_WORLD_CAM, options=BagOptions(gripper_from="none")
+    )
     assert report.paired >= 20, report  # ~5 s of 10 Hz after discovery
     assert np.allclose(ep.eef_pos, [0.0, 0.0, 0.95])

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         base = Path(bag).name.replace(".mcap", "").replace(".db3", "")
         for k, ep in enumerate(eps):
-            name = base if len(eps) == 1 else f"{base}/{ep.name.split('/')[-1]}"
+            name = base if len(eps) == 1 else f"{base}_{ep.name.split('/')[-1]}"
             report = bag_reports[k] if len(bag_reports) == len(eps) else None
             reports[name] = report.__dict__ if report else {"frames": len(ep)}
             bar = None if args.no_progress else (lambda it, n=name: tqdm(it, desc=n))
