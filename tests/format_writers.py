@@ -190,6 +190,8 @@ def write_realsense_bag(
     image_lag_s: float = 0.004,
     info_hw: tuple[int, int] | None = None,
     image_type: str = "sensor_msgs/msg/CompressedImage",
+    distortion: tuple = (0.0, 0.0, 0.0, 0.0, 0.0),
+    distortion_model: str = "plumb_bob",
 ) -> Path:
     """A bag as a Panda + RealSense record it: CompressedImage JPEG, CameraInfo, joint states
     with finger joints, the EEF only in /tf (panda_link0 -> panda_hand_tcp), /tf_static
@@ -276,8 +278,8 @@ def write_realsense_bag(
                 header=header(ti, "camera_color_optical_frame"),
                 height=iH,
                 width=iW,
-                distortion_model="plumb_bob",
-                d=np.zeros(5),
+                distortion_model=distortion_model,
+                d=np.asarray(distortion, dtype=np.float64),
                 k=K.reshape(-1),
                 r=np.eye(3).reshape(-1),
                 p=np.hstack([K, np.zeros((3, 1))]).reshape(-1),

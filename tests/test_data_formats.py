@@ -170,6 +170,26 @@ def test_camera_info_size_is_checked(tmp_path, eps):
     np.testing.assert_allclose(back.K, ep.K)
 
 
+def test_distorted_images_are_undistorted_or_refused(tmp_path, eps):
+    import cv2
+
+    ep = eps[0]
+    d = (-0.4, 0.1, 0.0, 0.0, 0.0)
+    bag = write_realsense_bag(tmp_path / "dist", ep, distortion=d)
+    reports: list = []
+    back = load_episodes(bag, REALSENSE, reports=reports)[0]
+    assert reports[0].undistorted == len(ep)
+    raw = load_episodes(write_realsense_bag(tmp_path / "plain", ep), REALSENSE)[0]
+    want = cv2.undistort(raw.rgb[5], ep.K_at(0), np.asarray(d))
+    assert np.abs(back.rgb[5].astype(int) - want).mean() < 1.0
+    assert not np.array_equal(back.rgb[5], raw.rgb[5])
+    fisheye = write_realsense_bag(
+        tmp_path / "fish", ep, distortion=(0.1, 0, 0, 0), distortion_model="equidistant"
+    )
+    with pytest.raises(BagError, match="distortion model 'equidistant'"):
+        load_episodes(fisheye, REALSENSE)
+
+
 # -- the one source description, para-inspect ----------------------------------------------
 
 

@@ -59,6 +59,13 @@ class Episode:
         for key in ("eef_pos", "eef_quat", "gripper", "time"):
             if not np.isfinite(getattr(self, key)).all():
                 raise EpisodeError(f"{where}: `{key}` has non-finite values")
+        norms = np.linalg.norm(self.eef_quat, axis=1)
+        if np.any(np.abs(norms - 1.0) > 1e-3):
+            k = int(np.argmax(np.abs(norms - 1.0)))
+            raise EpisodeError(
+                f"{where}: eef_quat is not a unit quaternion at frame {k} (|q| = "
+                f"{norms[k]:.4f}); expected (x, y, z, w) of unit length"
+            )
 
     def __len__(self) -> int:
         return len(self.eef_pos)

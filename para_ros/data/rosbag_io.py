@@ -95,6 +95,8 @@ class BagReport:
     paired: int = 0
     skipped_no_state: int = 0
     skipped_bad_image: int = 0
+    skipped_duplicate_stamp: int = 0
+    undistorted: int = 0
     skipped_no_tf: int = 0
     rescaled_k: int = 0
     gripper_source: str = ""
@@ -411,6 +413,19 @@ def read_bag(
                 )
             K = scale_intrinsics(K, (info.height, info.width), hw)
             report.rescaled_k += 1
+        d = np.asarray(info.d, dtype=np.float64)
+        if d.size and np.abs(d).max() > 1e-12:
+            if info.distortion_model not in ("plumb_bob", "rational_polynomial"):
+                raise BagError(
+                    f"{path}: {topics.camera_info} has distortion model "
+                    f"{info.distortion_model!r}; PARA's camera is a pinhole and only plumb_bob "
+                    "or rational_polynomial images can be undistorted here (or record "
+                    "rectified images)"
+                )
+            import cv2
+
+            rgb = cv2.undistort(rgb, K, d)  # the pinhole K then holds for the image
+            report.undistorted += 1
         from scipy.spatial.transform import Rotation
 
         frames.append(rgb)
@@ -447,6 +462,16 @@ def read_bag(
             f"({report.skipped_no_tf} outside the /tf span, {report.skipped_bad_image} "
             "undecodable)"
         )
+    # frames in stamp order; a repeated stamp keeps its first image
+    order = np.argsort(np.asarray(times), kind="stable")
+    t_sorted = np.asarray(times)[order]
+    keep = order[np.concatenate([[True], np.diff(t_sorted) > 0])]
+    report.skipped_duplicate_stamp = len(order) - len(keep)
+    report.paired = len(keep)
+    frames, pos, quat, grips, joints, Ks, Ts, openings, times = (
+        [seq[i] for i in keep]
+        for seq in (frames, pos, quat, grips, joints, Ks, Ts, openings, times)
+    )
     if options.gripper_from == "fingers":
         grips = list(gripper_from_fingers(np.asarray(openings), options.finger_closed_below))
     times_arr = np.asarray(times)

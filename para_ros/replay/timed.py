@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("bag", help="rosbag2 folder or .mcap/.db3")
     ap.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
-    ap.add_argument("--image-topic", default="/camera/image_raw")
+    ap.add_argument(
+        "--image-topic", "--image_topic", dest="image_topic", default="/camera/image_raw"
+    )
     ap.add_argument("--action-topic", default="/para_policy/action")
     ap.add_argument("-o", "--out", default="timed_replay", help="output folder")
     args = ap.parse_args(argv)
