@@ -147,6 +147,10 @@ def test_bag_problems_are_named(tmp_path, eps):
         r"--image-topic one of \['/camera/color/image_raw/compressed'\]",
     ):
         load_episodes(bag, DataSource(gripper_from="fingers", eef_frame="panda_hand_tcp"))
+    with pytest.raises(
+        BagError, match=r"/tf is a transform tree, not an EEF pose topic.*--eef-frame"
+    ):
+        load_episodes(bag, dataclasses.replace(REALSENSE, eef_frame="", eef_pose_topic="/tf"))
     with pytest.raises(BagError, match=r"--eef-frame 'tool0' is not connected to --world-frame"):
         load_episodes(bag, dataclasses.replace(REALSENSE, eef_frame="tool0"))
     wrong_type = write_realsense_bag(tmp_path / "typed", ep, image_type="std_msgs/msg/String")

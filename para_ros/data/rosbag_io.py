@@ -243,6 +243,15 @@ def read_bag(
     from rosbags.highlevel import AnyReader
 
     path = Path(path)
+    for key in ("eef_pose", "camera_pose"):
+        if getattr(topics, key) in TF_TOPICS:
+            flag = "--eef-frame" if key == "eef_pose" else "--camera-frame"
+            raise BagError(
+                f"{path}: {getattr(topics, key)} is a transform tree, not "
+                f"{'an EEF' if key == 'eef_pose' else 'a camera'} pose topic (PoseStamped): "
+                f"name the frame with {flag} "
+                "(and --world-frame) instead"
+            )
     report = BagReport(path=str(path))
     keys = (*BagTopics.__dataclass_fields__, "tf", "tf_static")
     series: dict[str, list] = {k: [] for k in keys}
