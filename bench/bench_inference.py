@@ -17,9 +17,9 @@ def _measure(preset: str, repeat: int) -> dict:
     import onnxruntime as ort
     import torch
 
+    from para_ros.data.synthetic import make_episodes
     from para_training import checkpoint as ckpt
     from para_training.configs import DataConfig, get_preset
-    from para_training.data.synthetic import make_episodes
     from para_training.export import ExportWrapper, example_inputs, export_onnx, quantize_int8
     from para_training.train import make_spec
 

@@ -16,10 +16,10 @@ from bench.common import timeit
 
 
 def _setup(tmp: Path):
+    from para_ros.data.synthetic import make_episode
     from para_ros.runtime.onnx_policy import OnnxPolicy
     from para_training import checkpoint as ckpt
     from para_training.configs import DataConfig, get_preset
-    from para_training.data.synthetic import make_episode
     from para_training.export import export_onnx
     from para_training.train import make_spec
 
@@ -33,9 +33,9 @@ def _setup(tmp: Path):
 
 
 def _replay(kind: str) -> dict:
+    from para_ros.data.rosbag_io import read_bag, write_bag
     from para_ros.replay.evaluate import evaluate_episode
     from para_ros.runtime.onnx_policy import Observation
-    from para_training.data.rosbag_io import read_bag, write_bag
 
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)

@@ -32,9 +32,9 @@ def _sim_steps() -> dict:
 
 
 def _tiny_model(tmp: Path) -> Path:
+    from para_ros.data.synthetic import make_episodes
     from para_training import checkpoint as ckpt
     from para_training.configs import DataConfig, get_preset
-    from para_training.data.synthetic import make_episodes
     from para_training.export import export_onnx
     from para_training.train import make_spec
 

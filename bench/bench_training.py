@@ -20,9 +20,9 @@ def _child(preset: str) -> dict:
     import numpy as np
     import torch
 
+    from para_ros.data.synthetic import make_episodes
     from para_training.configs import DataConfig, TrainConfig, get_preset
     from para_training.data.dataset import ParaWindowDataset, sample_index
-    from para_training.data.synthetic import make_episodes
     from para_training.policies.registry import make_model
     from para_training.train import compute_loss, make_spec
 

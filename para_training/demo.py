@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from para_ros.core.action_codec import Codecs, decode_chunk
     from para_ros.core.onnx_metadata import read_spec
+    from para_ros.data.hdf5_io import write_hdf5
+    from para_ros.data.readers import load_episodes
+    from para_ros.data.synthetic import make_episodes
     from para_training.configs import DataConfig, TrainConfig, get_preset
     from para_training.data.dataset import ParaWindowDataset, sample_index
-    from para_training.data.hdf5_io import write_hdf5
-    from para_training.data.readers import load_episodes
-    from para_training.data.synthetic import make_episodes
     from para_training.export import export_onnx, parity
     from para_training.rotation_basis import main as basis_main
     from para_training.train import split_episodes, train
@@ -126,9 +126,9 @@ def _through_ros(out: Path, onnx_path: Path, episode) -> dict:
     import os
     import subprocess
 
+    from para_ros.data.rosbag_io import write_bag
     from para_ros.replay.cli import main as replay_eval
     from para_ros.replay.timed import replay
-    from para_training.data.rosbag_io import write_bag
 
     bag = write_bag(out / "heldout.mcap", episode)
     replay_eval([str(bag), "--model", str(onnx_path), "-o", str(out / "replay"), "--no-progress"])

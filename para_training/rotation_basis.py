@@ -17,7 +17,8 @@ import numpy as np
 
 from para_ros.core.codecs import BasisGateError, fit_euler_bins, fit_kmeans, fit_pca1d
 from para_ros.core.contract import RotationSpec, parse
-from para_training.data.episode import Episode
+from para_ros.data.episode import Episode
+from para_ros.data.source import add_source_args, source_from_args
 
 
 def default_basis_path(data: list[str] | str) -> Path:
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("data", nargs="+", help="HDF5 files, bags or episode folders")
+    ap.add_argument(
+        "data", nargs="+", help="HDF5 files, LeRobot datasets, bags or episode folders"
+    )
     ap.add_argument("--mode", default="pca1d", choices=["pca1d", "kmeans", "euler"])
     ap.add_argument("--bins", type=int, default=48, help="pca1d bins / kmeans K / euler bins")
     ap.add_argument("--min-explained-variance", type=float, default=0.85)
@@ -96,13 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         help="accept a pca1d basis below the explained-variance gate",
     )
     ap.add_argument("-o", "--output", default="", help="output JSON (default: see above)")
+    add_source_args(ap)
     args = ap.parse_args(argv)
-    from para_training.data.episode import EpisodeError
-    from para_training.data.readers import load_episodes
+    from para_ros.data.episode import EpisodeError
+    from para_ros.data.readers import load_episodes
 
     try:
-        episodes = load_episodes(args.data)
-    except EpisodeError as exc:
+        episodes = load_episodes(args.data, source_from_args(args))
+    except (EpisodeError, ValueError) as exc:
         print(f"para-rotation-basis: {exc}", file=sys.stderr)
         return 2
     try:
@@ -113,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"para-rotation-basis: {exc}", file=sys.stderr)
         return 2
     out = Path(args.output) if args.output else default_basis_path(args.data)
-    save_basis(out, spec)
+    try:
+        save_basis(out, spec)
+    except OSError as exc:
+        print(f"para-rotation-basis: cannot write {out} ({exc}); choose -o FILE", file=sys.stderr)
+        return 2
     print(report)
     print(f"wrote {out}")
     return 0

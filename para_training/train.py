@@ -28,13 +28,13 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from para_ros.core.contract import PolicySpec
+from para_ros.data.episode import Episode, EpisodeError
+from para_ros.data.readers import load_episodes
+from para_ros.data.source import DataSource, add_source_args, describe, source_from_args
 from para_training import checkpoint as ckpt
 from para_training.cli import add_dataclass_args, dataclass_from_args
 from para_training.configs import DataConfig, TrainConfig, get_preset
 from para_training.data.dataset import IGNORE_INDEX, ParaWindowDataset, sample_index
-from para_training.data.episode import Episode
-from para_training.data.readers import load_episodes
-from para_training.data.rosbag_io import BagTopics
 from para_training.data.stats import build_spec, compute_stats
 from para_training.metrics import MetricAccumulator, predictions_from_logits
 from para_training.policies.para_dino_kv import ParaDinoKVConfig
@@ -148,7 +148,11 @@ def validate(model, loader, spec: PolicySpec, cfg: TrainConfig, device, vis_path
 
 
 def train(
-    data: DataConfig, model_hparams: dict, cfg: TrainConfig, episodes: list[Episode] | None = None
+    data: DataConfig,
+    model_hparams: dict,
+    cfg: TrainConfig,
+    episodes: list[Episode] | None = None,
+    source: DataSource | None = None,
 ) -> tuple[Path, dict]:
     """Train; returns (run folder, last validation metrics). Callable from tests."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -172,13 +176,15 @@ def train(
     random.seed(cfg.seed)
 
     if episodes is None:
-        topics = BagTopics(
-            image=data.image_topic,
-            camera_info=data.camera_info_topic,
-            eef_pose=data.eef_pose_topic,
-            camera_pose=data.camera_pose_topic,
-        )
-        episodes = load_episodes(data.data, topics=topics)
+        if source is None:  # the bag topics of DataConfig (older callers)
+            source = DataSource(
+                image_topic=data.image_topic,
+                camera_info_topic=data.camera_info_topic,
+                eef_pose_topic=data.eef_pose_topic,
+                camera_pose_topic=data.camera_pose_topic,
+            )
+        log(f"data source: {describe(source)}")
+        episodes = load_episodes(data.data, source)
     spec, model_cfg = make_spec(episodes, data, model_hparams, log)
     train_ids, val_ids = split_episodes(len(episodes), data.val_fraction, cfg.seed)
     train_ds = ParaWindowDataset(episodes, spec, sample_index(episodes, train_ids))
@@ -346,6 +352,17 @@ def train(
     return run_dir, metrics
 
 
+# DataConfig's bag topics are data-source options (the same in every tool)
+# (world_frame: the source's TF world frame is the world frame the PolicySpec records)
+SOURCE_FIELDS = {
+    "image_topic",
+    "camera_info_topic",
+    "eef_pose_topic",
+    "camera_pose_topic",
+    "world_frame",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="para-train",
@@ -353,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--preset", default="", help="named configuration (tiny, vits224, ...)")
-    add_dataclass_args(ap, DataConfig, "data", positional="data")
+    add_dataclass_args(ap, DataConfig, "data", positional="data", skip=SOURCE_FIELDS)
+    add_source_args(ap)
     add_dataclass_args(ap, ParaDinoKVConfig, "model", skip=SIZE_FIELDS)
     add_dataclass_args(ap, TrainConfig, "training")
     return ap
@@ -370,8 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         hparams.update(
             {k: getattr(args, k) for k in model_fields if getattr(args, k, None) is not None}
         )
-        run_dir, _metrics = train(data, hparams, cfg)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+        source = source_from_args(args)
+        data.world_frame = source.world_frame
+        run_dir, _metrics = train(data, hparams, cfg, source=source)
+    except (EpisodeError, ValueError, KeyError, FileNotFoundError) as exc:
         print(f"para-train: {exc}", file=sys.stderr)
         return 2
     print(f"run folder: {run_dir}")

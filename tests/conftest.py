@@ -61,7 +61,7 @@ def tiny_configs(out_dir, epochs: int, **train_overrides):
 
 @pytest.fixture(scope="session")
 def episodes():
-    from para_training.data.synthetic import make_episodes
+    from para_ros.data.synthetic import make_episodes
 
     return make_episodes(24, seed=0, n_frames=40)
 

@@ -12,10 +12,10 @@ import pytest
 
 from para_ros.core import geometry
 from para_ros.core.action_codec import Codecs
+from para_ros.data.rosbag_io import read_bag, write_bag
 from para_ros.replay.cli import main as replay_main
 from para_ros.replay.evaluate import OraclePolicy, evaluate_episode, future_indices
 from para_ros.runtime.onnx_policy import OnnxPolicy
-from para_training.data.rosbag_io import read_bag, write_bag
 from tests.ros_helpers.env import REPO
 
 
@@ -178,7 +178,7 @@ def test_images_without_state_are_counted(tmp_path, episodes, exported, capsys):
     from rosbags.highlevel import AnyReader
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from para_training.data.rosbag_io import _typestore
+    from para_ros.data.rosbag_io import _typestore
 
     ts = _typestore()
     out_bag = tmp_path / "gap2"
@@ -277,9 +277,12 @@ def test_para_record_writes_a_readable_bag(tmp_path, ros_env):
         driver.close()
     assert proc.returncode == 0, outp
     assert out.is_dir() and not (tmp_path / "rec.partial").exists()
-    from para_training.data.rosbag_io import BagTopics
+    from para_ros.data.rosbag_io import BagOptions, BagTopics
 
     topics = BagTopics(image="/image", camera_info="/camera_info")
-    ep, report = read_bag(out, topics, T_world_cam=T_WORLD_CAM)
+    # no gripper topic was recorded: say so explicitly (never a silent 0.0)
+    ep, report = read_bag(
+        out, topics, T_world_cam=T_WORLD_CAM, options=BagOptions(gripper_from="none")
+    )
     assert report.paired >= 20, report  # ~5 s of 10 Hz after discovery
     assert np.allclose(ep.eef_pos, [0.0, 0.0, 0.95])

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
+from para_ros.data.source import add_source_args, source_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("bags", nargs="+", help="rosbag2 folders or .mcap/.db3 files")
+    ap.add_argument(
+        "bags",
+        nargs="+",
+        help="rosbag2 bags (.mcap/.db3 or folders), HDF5 files, LeRobot datasets, episode "
+        "folders: any source para-train reads, with the same options",
+    )
     ap.add_argument("--model", required=True, help="ONNX model (its PolicySpec is used)")
     ap.add_argument(
         "--oracle",
@@ -30,36 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("-o", "--out", default="", help="output folder (default replay_<bag>)")
     ap.add_argument("--every", type=int, default=1, help="evaluate every N-th frame")
-    ap.add_argument(
-        "--tolerance",
-        type=float,
-        default=0.02,
-        help="seconds between an image and the state paired with it",
-    )
-    ap.add_argument(
-        "--camera-pose",
-        type=float,
-        nargs=7,
-        metavar="V",
-        default=None,
-        help="x y z qx qy qz qw (world <- camera) when the bag has no camera pose",
-    )
     ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
     ap.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
     ap.add_argument("--no-progress", action="store_true")
-    for name, default in (
-        ("image", "/camera/image_raw"),
-        ("camera-info", "/camera/camera_info"),
-        ("eef-pose", "/eef_pose"),
-        ("joint-states", "/joint_states"),
-        ("gripper", "/gripper_command"),
-        ("camera-pose-topic", "/camera_pose"),
-    ):
-        ap.add_argument(
-            f"--{name}" if name.endswith("topic") else f"--{name}-topic",
-            default=default,
-            help=f"topic (default {default})",
-        )
+    add_source_args(ap)
     return ap
 
 
@@ -68,25 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from para_ros.core.contract import SpecError
-    from para_ros.core.geometry import pose_matrix
     from para_ros.core.onnx_metadata import read_spec
+    from para_ros.data.episode import EpisodeError
+    from para_ros.data.readers import load_episodes
     from para_ros.replay.evaluate import OraclePolicy, evaluate_episode
     from para_ros.replay.report import write_report
     from para_ros.runtime.onnx_policy import ModelLoadError, OnnxPolicy
-    from para_training.data.rosbag_io import BagError, BagTopics, read_bag
 
-    topics = BagTopics(
-        image=args.image_topic,
-        camera_info=args.camera_info_topic,
-        eef_pose=args.eef_pose_topic,
-        joint_states=args.joint_states_topic,
-        gripper=args.gripper_topic,
-        camera_pose=args.camera_pose_topic,
-    )
-    T_fixed = None
-    if args.camera_pose:
-        v = args.camera_pose
-        T_fixed = pose_matrix(v[:3], np.asarray(v[3:]) / np.linalg.norm(v[3:]))
+    try:
+        source = source_from_args(args)
+    except ValueError as exc:
+        print(f"para-replay-eval: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.oracle:
             policy = OraclePolicy(read_spec(args.model))
@@ -97,26 +69,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results, episodes, reports = {}, {}, {}
     for bag in args.bags:
-        name = Path(bag).name.replace(".mcap", "").replace(".db3", "")
+        bag_reports: list = []
         try:
-            ep, report = read_bag(bag, topics, args.tolerance, T_fixed)
-        except BagError as exc:
+            eps = load_episodes([bag], source, reports=bag_reports)
+        except (EpisodeError, ValueError) as exc:
             print(f"para-replay-eval: {exc}", file=sys.stderr)
             return 2
-        reports[name] = report.__dict__
-        print(
-            f"{bag}: {report.images} images, {report.paired} paired with a state, "
-            f"{report.skipped_no_state} without a state within {args.tolerance} s, "
-            f"{report.skipped_bad_image} unreadable"
-        )
-        bar = None if args.no_progress else (lambda it, n=name: tqdm(it, desc=n))
-        results[name] = evaluate_episode(policy, ep, args.every, bar)
-        results[name].skipped.update(
-            {f"no state within {args.tolerance} s": report.skipped_no_state}
-            if report.skipped_no_state
-            else {}
-        )
-        episodes[name] = ep
+        for report in bag_reports:
+            print(
+                f"{report.path}: {report.images} images, {report.paired} paired with a state, "
+                f"{report.skipped_no_state} without a state within {source.tolerance} s, "
+                f"{report.skipped_no_tf} outside /tf, {report.skipped_bad_image} unreadable, "
+                f"K rescaled for {report.rescaled_k}; gripper from {report.gripper_source}"
+            )
+        base = Path(bag).name.replace(".mcap", "").replace(".db3", "")
+        for k, ep in enumerate(eps):
+            name = base if len(eps) == 1 else f"{base}_{ep.name.split('/')[-1]}"
+            report = bag_reports[k] if len(bag_reports) == len(eps) else None
+            reports[name] = report.__dict__ if report else {"frames": len(ep)}
+            bar = None if args.no_progress else (lambda it, n=name: tqdm(it, desc=n))
+            results[name] = evaluate_episode(policy, ep, args.every, bar)
+            if report and report.skipped_no_state:
+                results[name].skipped[f"no state within {source.tolerance} s"] = (
+                    report.skipped_no_state
+                )
+            if report and report.skipped_no_tf:
+                results[name].skipped["outside the /tf span"] = report.skipped_no_tf
+            episodes[name] = ep
     out = Path(args.out or f"replay_{Path(args.bags[0]).name.split('.')[0]}")
     spec = policy.spec
     meta = {

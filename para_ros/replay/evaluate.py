@@ -1,6 +1,6 @@
 """Offline replay evaluation: score a policy on recorded frames (pure: no rclpy, no torch).
 
-Frames come from the same reader training uses (para_training.data.rosbag_io), the policy is
+Frames come from the same reader training uses (para_ros.data.rosbag_io), the policy is
 the same runtime the node uses (OnnxPolicy.infer), and the errors are the shared per-step
 metrics (para_ros.core.metrics). Ground truth for frame i at step k is the recorded EEF at
 time t_i + (k + 1) * dt (dt from the model's PolicySpec), taken from the recorded frame

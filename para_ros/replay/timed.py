@@ -26,7 +26,7 @@ def load_messages(bag: Path) -> list[tuple[int, str, str, bytes]]:
     """(bag time ns, topic, msgtype, raw CDR) of every message, in bag order."""
     from rosbags.highlevel import AnyReader
 
-    from para_training.data.rosbag_io import BagError
+    from para_ros.data.rosbag_io import BagError
 
     out = []
     try:
@@ -162,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("bag", help="rosbag2 folder or .mcap/.db3")
     ap.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
-    ap.add_argument("--image-topic", default="/camera/image_raw")
+    ap.add_argument(
+        "--image-topic", "--image_topic", dest="image_topic", default="/camera/image_raw"
+    )
     ap.add_argument("--action-topic", default="/para_policy/action")
     ap.add_argument("-o", "--out", default="timed_replay", help="output folder")
     args = ap.parse_args(argv)
-    from para_training.data.rosbag_io import BagError
+    from para_ros.data.rosbag_io import BagError
 
     try:
         res = replay(

@@ -8,7 +8,7 @@ much faster than rendering every servo step). Settings follow the seed:
                     (--grid 16 gives the seed's 16 x 16); --half left|right keeps dy < 0 | > 0
   viewpoint         camera orbits on a grid up to --max-theta deg off-axis (8 x 8 by default)
 Frame time is the policy step index / 20 Hz (one teleport step is one policy step; LIBERO's
-native control rate). HDF5 layout: para_training/data/hdf5_io.py.
+native control rate). HDF5 layout: para_ros/data/hdf5_io.py.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def settings_grid(setting: str, grid: int, max_theta: float, half: str = "") -> 
 
 def record_episode(sim, init_state: int, name: str):
     """Expert rollout without images; returns (outcome, Episode or None)."""
+    from para_ros.data.episode import Episode
     from para_ros.sim.expert import run_expert
-    from para_training.data.episode import Episode
 
     obs0 = sim.reset(init_state)
     states = [sim.sim.get_state().flatten().copy()]
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
+    from para_ros.data.hdf5_io import write_hdf5
     from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
-    from para_training.data.hdf5_io import write_hdf5
 
     rng = np.random.default_rng(args.seed)
     cells = settings_grid(args.setting, args.grid, args.max_theta, args.half)

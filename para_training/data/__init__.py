@@ -1,5 +1,4 @@
-"""Episode data: one representation (`Episode`) and readers for each source.
-
-Importing these modules does not import torch (the rosbag replay tools of para_ros use them);
-only `dataset` does.
+"""The torch side of episode data: `dataset` (training samples) and `stats` (the PolicySpec
+a dataset defines). The Episode type and the readers live in `para_ros.data` (no torch, no
+rclpy); the modules of the same names here are aliases of those.
 """

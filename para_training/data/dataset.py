@@ -30,7 +30,7 @@ from para_ros.core import geometry
 from para_ros.core.action_codec import Codecs, encode_targets
 from para_ros.core.contract import PolicySpec
 from para_ros.core.image import prepare
-from para_training.data.episode import Episode
+from para_ros.data.episode import Episode
 
 IGNORE_INDEX = -100
 

@@ -26,7 +26,7 @@ from para_ros.core.contract import (
     RotationSpec,
     WindowSpec,
 )
-from para_training.data.episode import Episode
+from para_ros.data.episode import Episode
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from para_ros.core.contract import (
     WindowSpec,
 )
 from para_ros.core.geometry import euler_to_quat_xyzw
+from para_ros.data.synthetic import synthetic_camera
 from para_ros.tools.synthetic_models import constant_policy_model
-from para_training.data.synthetic import synthetic_camera
 
 REPO = Path(__file__).resolve().parents[2]
 H = W = 64

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from para_ros.core import geometry
+from para_ros.data.readers import load_episodes
 from para_ros.sim.demos import main as make_demos
 from para_ros.sim.expert import run_expert
-from para_training.data.readers import load_episodes
 
 
 def test_expert_solves_task0_on_official_init_states(sim):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from para_ros.core import geometry
-from para_training.data import folder_io, hdf5_io, rosbag_io
-from para_training.data.episode import EpisodeError
-from para_training.data.readers import load_episodes
+from para_ros.data import folder_io, hdf5_io, rosbag_io
+from para_ros.data.episode import EpisodeError
+from para_ros.data.readers import load_episodes
 from para_training.rotation_basis import load_basis
 from para_training.rotation_basis import main as basis_main
 

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from para_ros.core.onnx_metadata import read_spec
-from para_training.data.hdf5_io import write_hdf5
+from para_ros.data.hdf5_io import write_hdf5
 from para_training.export import OUTPUT_NAMES, parity, quantize_int8
 from tests.ros_helpers.env import REPO
 

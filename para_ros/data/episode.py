@@ -1,0 +1,93 @@
+"""One episode representation for every data source (HDF5, rosbag2, episode folders, synthetic).
+
+Per frame (N frames):
+    rgb          (N, H, W, 3) uint8, upright RGB (array-like: an h5py dataset is fine)
+    K            (3, 3) or (N, 3, 3) float64, pinhole intrinsics of `rgb` at its own size
+    T_world_cam  (4, 4) or (N, 4, 4) float64, camera -> world (OpenCV camera axes)
+    eef_pos      (N, 3) float64, world frame, metres
+    eef_quat     (N, 4) float64, (x, y, z, w)
+    gripper      (N,)   float64, gripper command/state in the dataset's units
+    joints       (N, J) float64, radians (J may be 0)
+    time         (N,)   float64, seconds from the episode start
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from para_ros.core.geometry import quat_xyzw_to_euler
+
+
+class EpisodeError(ValueError):
+    """An episode's arrays are inconsistent or invalid."""
+
+
+@dataclass
+class Episode:
+    rgb: Any
+    K: np.ndarray
+    T_world_cam: np.ndarray
+    eef_pos: np.ndarray
+    eef_quat: np.ndarray
+    gripper: np.ndarray
+    joints: np.ndarray
+    time: np.ndarray
+    name: str = ""
+    language: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.eef_pos)
+        where = f"episode {self.name!r}"
+        if n < 1:
+            raise EpisodeError(f"{where}: no frames")
+        for key in ("rgb", "eef_quat", "gripper", "time", "joints"):
+            length = len(getattr(self, key))
+            if length != n:
+                raise EpisodeError(f"{where}: `{key}` has {length} frames, eef_pos has {n}")
+        if len(self.rgb.shape) != 4 or self.rgb.shape[-1] != 3:
+            raise EpisodeError(f"{where}: rgb must be (N, H, W, 3), got {self.rgb.shape}")
+        if np.asarray(self.K).shape not in ((3, 3), (n, 3, 3)):
+            raise EpisodeError(f"{where}: K must be (3, 3) or ({n}, 3, 3)")
+        if np.asarray(self.T_world_cam).shape not in ((4, 4), (n, 4, 4)):
+            raise EpisodeError(f"{where}: T_world_cam must be (4, 4) or ({n}, 4, 4)")
+        if self.eef_pos.shape != (n, 3) or self.eef_quat.shape != (n, 4):
+            raise EpisodeError(f"{where}: eef_pos must be (N, 3) and eef_quat (N, 4)")
+        for key in ("eef_pos", "eef_quat", "gripper", "time"):
+            if not np.isfinite(getattr(self, key)).all():
+                raise EpisodeError(f"{where}: `{key}` has non-finite values")
+        norms = np.linalg.norm(self.eef_quat, axis=1)
+        if np.any(np.abs(norms - 1.0) > 1e-3):
+            k = int(np.argmax(np.abs(norms - 1.0)))
+            raise EpisodeError(
+                f"{where}: eef_quat is not a unit quaternion at frame {k} (|q| = "
+                f"{norms[k]:.4f}); expected (x, y, z, w) of unit length"
+            )
+
+    def __len__(self) -> int:
+        return len(self.eef_pos)
+
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        return tuple(self.rgb.shape[1:3])
+
+    def K_at(self, i: int) -> np.ndarray:
+        K = np.asarray(self.K, dtype=np.float64)
+        return K if K.ndim == 2 else K[i]
+
+    def T_world_cam_at(self, i: int) -> np.ndarray:
+        T = np.asarray(self.T_world_cam, dtype=np.float64)
+        return T if T.ndim == 2 else T[i]
+
+    def eef_euler(self) -> np.ndarray:
+        """(N, 3) scipy "xyz" euler angles, radians."""
+        return quat_xyzw_to_euler(self.eef_quat)
+
+    @property
+    def fps(self) -> float:
+        if len(self.time) < 2:
+            return 0.0
+        return float((len(self.time) - 1) / max(self.time[-1] - self.time[0], 1e-9))
