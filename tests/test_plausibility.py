@@ -11,7 +11,7 @@ import pytest
 from para_ros.core import plausibility as pl
 from para_ros.core.geometry import invert_pose, pose_matrix
 from para_ros.core.image import ImageFormatError, decode_compressed
-from para_ros.runtime.rectify import Calibration, Rectifier
+from para_ros.core.rectify import Calibration, Rectifier
 from tests.ros_helpers.policy_fixture import EEF_POS, K
 
 W = H = 64
@@ -166,3 +166,20 @@ def test_compressed_images_decode_to_rgb_and_bad_formats_are_named():
         decode_compressed(png.tobytes(), "h264")
     with pytest.raises(ImageFormatError, match=r"do not decode as jpeg"):
         decode_compressed(b"garbage", "bgr8; jpeg compressed bgr8")
+
+
+def test_episodes_refuse_invalid_intrinsics_and_a_camera_that_does_not_see_the_eef():
+    """The readers' one episode type runs the same checks on recorded data."""
+    import dataclasses
+
+    from para_ros.data.episode import Episode, EpisodeError
+    from para_ros.data.synthetic import make_episodes
+
+    ep = make_episodes(1, seed=0, n_frames=10)[0]
+    fields = {f.name: getattr(ep, f.name) for f in dataclasses.fields(Episode)}
+    with pytest.raises(EpisodeError, match=r"frame 0: K has focal lengths fx=0, fy=0"):
+        Episode(**{**fields, "K": np.zeros((3, 3))})
+    below = np.array(ep.T_world_cam, dtype=np.float64)
+    below[2, 3] -= 2.0  # the camera 2 m lower: under the table, the EEF behind it
+    with pytest.raises(EpisodeError, match=r"out of the camera's view on 10 of 10 frames"):
+        Episode(**{**fields, "T_world_cam": below})

@@ -66,8 +66,10 @@ COMPRESSED_CODECS = ("jpeg", "png")
 def decode_compressed(data: bytes, fmt: str) -> np.ndarray:
     """A sensor_msgs/CompressedImage payload (JPEG/PNG) -> (H, W, 3) uint8 RGB (OpenCV).
 
-    Colour images only: the raw encoding named in `fmt` must be one of ENCODINGS (or absent);
-    ImageFormatError names the format and what was expected."""
+    Colour images only: the raw encoding named in `fmt` must be one of ENCODINGS (or absent).
+    The compressed data is BGR as image_transport writes it ("... compressed bgr8"), unless
+    the format says "compressed rgb8" (drivers that compress RGB data as is); an alpha
+    channel is dropped. ImageFormatError names the format and what was expected."""
     import cv2
 
     raw, _, rest = fmt.partition(";")
@@ -83,7 +85,13 @@ def decode_compressed(data: bytes, fmt: str) -> np.ndarray:
             f"compressed image of raw encoding {raw!r} ({fmt!r}); expected a colour encoding "
             f"{sorted(ENCODINGS)}"
         )
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
         raise ImageFormatError(f"{len(data)} bytes do not decode as {codec} ({fmt!r})")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ImageFormatError(
+            f"{codec} image ({fmt!r}) decodes to {img.dtype} {img.shape}; expected 8-bit colour"
+        )
+    stored_as = rest.split("compressed")[-1].strip() if "compressed" in rest else "bgr8"
+    order = [0, 1, 2] if stored_as.startswith("rgb") else [2, 1, 0]
+    return np.ascontiguousarray(img[:, :, order])

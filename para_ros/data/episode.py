@@ -19,6 +19,11 @@ from typing import Any
 import numpy as np
 
 from para_ros.core.geometry import quat_xyzw_to_euler
+from para_ros.core.plausibility import (
+    QUATERNION_TOLERANCE,
+    check_intrinsics,
+    check_start_keypoint,
+)
 
 
 class EpisodeError(ValueError):
@@ -60,12 +65,40 @@ class Episode:
             if not np.isfinite(getattr(self, key)).all():
                 raise EpisodeError(f"{where}: `{key}` has non-finite values")
         norms = np.linalg.norm(self.eef_quat, axis=1)
-        if np.any(np.abs(norms - 1.0) > 1e-3):
+        if np.any(np.abs(norms - 1.0) > QUATERNION_TOLERANCE):
             k = int(np.argmax(np.abs(norms - 1.0)))
             raise EpisodeError(
                 f"{where}: eef_quat is not a unit quaternion at frame {k} (|q| = "
                 f"{norms[k]:.4f}); expected (x, y, z, w) of unit length"
             )
+        h, w = self.rgb.shape[1:3]
+        Ks = np.asarray(self.K, dtype=np.float64).reshape(-1, 3, 3)
+        for k in {0, len(Ks) - 1}:  # the first and last intrinsics (most are constant)
+            bad = check_intrinsics(Ks[k], w, h)
+            if bad is not None:
+                raise EpisodeError(f"{where}: frame {k}: {bad.reason}")
+        self._check_eef_in_view(where, w, h)
+
+    def _check_eef_in_view(self, where: str, w: int, h: int) -> None:
+        """The start keypoint (the EEF's pixel) must be in view on most frames: if it is off
+        the image or behind the camera on more than half of them, the camera is wrong (pose,
+        quaternion order or frame); refused with the diagnosis of the first bad frame."""
+        n = len(self)
+        Ts = np.broadcast_to(np.asarray(self.T_world_cam, np.float64), (n, 4, 4))
+        Ks = np.broadcast_to(np.asarray(self.K, np.float64), (n, 3, 3))
+        pc = np.einsum("nji,nj->ni", Ts[:, :3, :3], self.eef_pos - Ts[:, :3, 3])  # (N, 3)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = Ks[:, 0, 0] * pc[:, 0] / pc[:, 2] + Ks[:, 0, 2]
+            v = Ks[:, 1, 1] * pc[:, 1] / pc[:, 2] + Ks[:, 1, 2]
+        seen = (pc[:, 2] > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        if seen.mean() >= 0.5:
+            return
+        k = int(np.argmin(seen))
+        bad = check_start_keypoint(self.eef_pos[k], Ks[k], Ts[k], w, h)
+        raise EpisodeError(
+            f"{where}: the EEF is out of the camera's view on {int((~seen).sum())} of {n} "
+            f"frames; frame {k}: {bad.reason if bad else 'out of view'}"
+        )
 
     def __len__(self) -> int:
         return len(self.eef_pos)

@@ -43,7 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from para_ros.core.geometry import pose_matrix, scale_intrinsics
-from para_ros.core.image import ImageFormatError, to_rgb
+from para_ros.core.image import ImageFormatError, decode_compressed, to_rgb
+from para_ros.core.plausibility import check_distortion, needs_rectification
+from para_ros.core.rectify import Calibration, Rectifier
 from para_ros.data.episode import Episode, EpisodeError
 
 
@@ -122,24 +124,7 @@ def _nearest(stamps: np.ndarray, t: float) -> tuple[int, float]:
 def decode_image(msg, msgtype: str) -> np.ndarray:
     """(H, W, 3) uint8 upright RGB from a sensor_msgs Image or CompressedImage."""
     if msgtype.endswith("CompressedImage"):
-        import cv2
-
-        fmt = str(msg.format).lower()
-        buf = np.frombuffer(
-            bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data, np.uint8
-        )
-        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise ImageFormatError(f"cannot decode compressed image (format {msg.format!r})")
-        if img.dtype != np.uint8:
-            raise ImageFormatError(f"compressed image is {img.dtype}; expected 8-bit")
-        if img.ndim == 2:
-            return np.repeat(img[..., None], 3, axis=2)
-        if img.shape[2] == 4:
-            img = img[..., :3]
-        # OpenCV returns BGR; a stream compressed from rgb8 data holds it swapped already
-        compressed_as = fmt.split("compressed")[-1].strip() if "compressed" in fmt else "bgr8"
-        return np.ascontiguousarray(img if compressed_as.startswith("rgb") else img[..., ::-1])
+        return decode_compressed(bytes(msg.data), str(msg.format))
     data = np.frombuffer(msg.data, np.uint8)
     channels = 4 if msg.encoding in ("rgba8", "bgra8") else 3
     arr = data.reshape(msg.height, msg.step)[:, : msg.width * channels]
@@ -413,6 +398,7 @@ def read_bag(
         info = infos[_nearest(info_t, t)[0]]
         K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
         hw = rgb.shape[:2]
+        rescaled = False
         if info.height and info.width and (info.height, info.width) != hw:
             if options.camera_info_mismatch == "refuse":
                 raise BagError(
@@ -421,19 +407,27 @@ def read_bag(
                     "wrong place; fix the calibration or pass --camera-info-mismatch rescale"
                 )
             K = scale_intrinsics(K, (info.height, info.width), hw)
+            rescaled = True
             report.rescaled_k += 1
-        d = np.asarray(info.d, dtype=np.float64)
-        if d.size and np.abs(d).max() > 1e-12:
-            if info.distortion_model not in ("plumb_bob", "rational_polynomial"):
+        if needs_rectification(info.distortion_model, info.d):
+            bad = check_distortion(info.distortion_model, info.d)
+            if bad is not None:
                 raise BagError(
-                    f"{path}: {topics.camera_info} has distortion model "
-                    f"{info.distortion_model!r}; PARA's camera is a pinhole and only plumb_bob "
-                    "or rational_polynomial images can be undistorted here (or record "
-                    "rectified images)"
+                    f"{path}: {topics.camera_info}: {bad.reason}; PARA's camera is a pinhole: "
+                    "record rectified images or a supported model"
                 )
-            import cv2
-
-            rgb = cv2.undistort(rgb, K, d)  # the pinhole K then holds for the image
+            cal = Calibration(
+                width=hw[1],
+                height=hw[0],
+                model=info.distortion_model,
+                d=tuple(float(x) for x in info.d),
+                k=tuple(K.reshape(-1).tolist()),
+                r=tuple(float(x) for x in info.r),
+                # a rescaled K has no matching P: rectify to K itself
+                p=(0.0,) * 12 if rescaled else tuple(float(x) for x in info.p),
+            )
+            rect = Rectifier.for_info(cal)  # the node's rectification (maps cached)
+            rgb, K = rect.rectify(rgb), rect.K
             report.undistorted += 1
         from scipy.spatial.transform import Rotation
 

@@ -7,7 +7,7 @@ from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
 from sensor_msgs.msg import CameraInfo, Image
 
 from para_ros.core.image import ENCODINGS, ImageFormatError, decode_compressed, to_rgb
-from para_ros.runtime.rectify import Calibration
+from para_ros.core.rectify import Calibration
 
 
 def stamp_to_sec(stamp) -> float:

@@ -50,6 +50,7 @@ from para_ros.core.plausibility import (
     check_start_keypoint,
     needs_rectification,
 )
+from para_ros.core.rectify import Rectifier
 from para_ros.msg import PolicyAction
 from para_ros.nodes import conversions as cv
 from para_ros.nodes.entry import ignore_further_interrupts, print_help
@@ -57,7 +58,6 @@ from para_ros.nodes.policy_params import PARAMS
 from para_ros.runtime.executor import Executor, resolve_executor, safety_config
 from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
 from para_ros.runtime.onnx_policy import ModelLoadError, Observation, ObservationError, OnnxPolicy
-from para_ros.runtime.rectify import Rectifier
 from para_ros.runtime.safety import Watchdog
 
 
