@@ -1,14 +1,17 @@
 """`para_policy`: camera + robot state in, PARA action chunks and EEF commands out.
 
-A thin adapter: callbacks only store the newest inputs; one worker thread converts the newest
-image, calls `OnnxPolicy.infer` (pure runtime), gates the result (`runtime.safety.gate`) and
-publishes. Nothing it cannot trust leaves as a command; every skipped frame is counted by
-reason in /diagnostics.
+A thin adapter: callbacks only store the newest inputs; one worker thread checks the frame
+(`core.plausibility`: time, intrinsics, distortion, poses, start keypoint), converts it (raw or
+compressed, rectified when the CameraInfo has distortion), calls `OnnxPolicy.infer` (pure
+runtime), lets the executor decide (`runtime.executor`: StallGuard + `runtime.safety.gate`, with
+the model's executor settings unless parameters override them) and publishes. Nothing it cannot
+trust leaves as a command; every skipped frame is counted by reason in /diagnostics.
 
-Subscribes: image (sensor-data QoS, keep last 1), camera_info, joint_states, eef_pose.
-Publishes:  ~/action (para_ros/PolicyAction, every inference), ~/eef_target (PoseStamped),
-            ~/gripper_command (Float64), ~/rotation (Vector3Stamped, euler xyz rad),
-            ~/trajectory (nav_msgs/Path), ~/heatmap (Image, optional), /diagnostics.
+Subscribes: image or image/compressed (sensor-data QoS), camera_info and camera_pose_topic
+            (latched and live), joint_states, eef_pose.
+Publishes:  ~/action (para_ros/PolicyAction, every inference), ~/eef_target (PoseStamped, new
+            commands only), ~/gripper_command (Float64), ~/rotation (Vector3Stamped, euler xyz
+            rad), ~/trajectory (nav_msgs/Path), ~/heatmap (Image, optional), /diagnostics.
 Parameters: para_ros/nodes/policy_params.py (documented in config/deploy.yaml).
 """
 
