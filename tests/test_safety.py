@@ -58,3 +58,20 @@ def test_stall_guard_off_never_advances():
         StallGuard(-1)
     with pytest.raises(ValueError, match="stall_patience"):
         SafetyConfig(stall_patience=-2)
+
+
+def test_every_refusal_code_is_a_documented_policy_action_status():
+    """gate's Reason codes are exactly the PolicyAction STATUS_REFUSED_* constants (the
+    message lists every status an executor can see)."""
+    import inspect
+    import re
+
+    from para_ros.msg import PolicyAction
+    from para_ros.runtime import safety
+
+    codes = set(re.findall(r'Reason\(\s*"(\w+)"', inspect.getsource(safety.gate)))
+    statuses = {
+        getattr(PolicyAction, k) for k in dir(PolicyAction) if k.startswith("STATUS_REFUSED_")
+    }
+    assert codes == statuses and len(codes) == 5
+    assert PolicyAction.STATUS_OK == "ok" and PolicyAction.STATUS_OK_CLAMPED == "ok_clamped"
