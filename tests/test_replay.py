@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -238,6 +239,65 @@ def test_timed_replay_into_live_node(bags, exported, tmp_path, ros_env):
     assert saved["images_answered"] == 40
     out_ep = list((tmp_path / "timed" / "outputs").glob("*.mcap"))
     assert out_ep and out_ep[0].stat().st_size > 1000
+
+
+@pytest.mark.ros
+def test_timed_replay_of_a_realsense_bag_drives_the_node_through_derived_poses(
+    episodes, exported, tmp_path, ros_env
+):
+    """A bag as a real arm records it (CompressedImage JPEG, EEF and camera only in /tf)
+    replayed into the pip node (no tf2): para-replay-timed --derive-poses publishes the
+    reader's EEF and camera poses at each image stamp, the node decodes the JPEG frames."""
+    from para_ros.replay.timed import main as timed_main
+    from tests.format_writers import write_realsense_bag
+    from tests.ros_helpers.policy_fixture import start_node
+
+    onnx_path, _, _ = exported
+    bag = write_realsense_bag(tmp_path / "rs", episodes[20])
+    node = start_node(
+        onnx_path,
+        ros_env,
+        "use_sim_time:=true",
+        "image_topic:=/camera/color/image_raw",
+        "image_transport:=compressed",
+        "camera_info_topic:=/camera/color/camera_info",
+        "eef_pose_topic:=/eef_pose",
+        "camera_pose_topic:=/camera_pose",
+        "joint_states_topic:=/joint_states",
+        log=tmp_path / "node.log",
+    )
+    try:
+        time.sleep(3.0)
+        rc = timed_main(
+            [
+                str(bag),
+                "-o",
+                str(tmp_path / "timed"),
+                "--derive-poses",
+                "--image-topic",
+                "/camera/color/image_raw/compressed",
+                "--camera-info-topic",
+                "/camera/color/camera_info",
+                "--eef-frame",
+                "panda_hand_tcp",
+                "--gripper-from",
+                "fingers",
+            ]
+        )
+        assert node.poll() is None, (tmp_path / "node.log").read_text()
+    finally:
+        node.terminate()
+        try:
+            node.wait(30)
+        except subprocess.TimeoutExpired:
+            node.send_signal(signal.SIGUSR1)  # faulthandler: where it hangs, into the log
+            time.sleep(1.0)
+            node.kill()
+            pytest.fail("node did not stop on SIGTERM:\n" + (tmp_path / "node.log").read_text())
+    res = json.loads((tmp_path / "timed" / "timed_replay.json").read_text())
+    log = (tmp_path / "node.log").read_text()
+    assert rc == 0 and res["images_published"] == len(episodes[20])
+    assert res["dropped"] <= 1, (res, log[-2000:])  # the first may precede discovery
 
 
 @pytest.mark.ros

@@ -4,6 +4,7 @@ parameters with defaults) and a quiet shutdown."""
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 from collections.abc import Iterable
@@ -19,6 +20,12 @@ def print_help(argv: list[str], name: str, doc: str | None, params: Iterable[tup
     out += [f"  {n} ({default!r}): {desc}" for n, default, desc in params]
     sys.stdout.write("\n".join(out) + "\n")
     return True
+
+
+def enable_stack_dumps() -> None:
+    """`kill -USR1 <pid>` prints every thread's Python stack to stderr (a hung node in the
+    field, or in a test, says where it hangs)."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def ignore_further_interrupts() -> None:

@@ -33,7 +33,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from para_ros.core import geometry
 from para_ros.msg import EpisodeStatus, PolicyAction
 from para_ros.nodes import conversions as cv
-from para_ros.nodes.entry import ignore_further_interrupts, print_help
+from para_ros.nodes.entry import enable_stack_dumps, ignore_further_interrupts, print_help
 from para_ros.runtime.executor import Follower
 from para_ros.sim.evaluate import latency_summary, save_gif
 from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
@@ -385,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         argv, "para_libero_bridge", __doc__, [(n, d, h) for n, (d, h) in PARAMS.items()]
     ):
         return 0
+    enable_stack_dumps()
     rclpy.init(args=argv)
     node = None
     try:

@@ -56,7 +56,7 @@ from para_ros.core.plausibility import (
 from para_ros.core.rectify import Rectifier
 from para_ros.msg import PolicyAction
 from para_ros.nodes import conversions as cv
-from para_ros.nodes.entry import ignore_further_interrupts, print_help
+from para_ros.nodes.entry import enable_stack_dumps, ignore_further_interrupts, print_help
 from para_ros.nodes.policy_params import PARAMS
 from para_ros.runtime.executor import Executor, resolve_executor, safety_config
 from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
@@ -643,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         argv, "para_policy", __doc__, [(p.name, p.default, p.description) for p in PARAMS]
     ):
         return 0
+    enable_stack_dumps()
     try:
         rclpy.init(args=argv)
     except Exception as exc:  # rcl refuses malformed --ros-args (e.g. a bad -p override)
