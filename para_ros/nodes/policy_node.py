@@ -28,7 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
 from nav_msgs.msg import Path
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -652,7 +652,14 @@ def main(argv: list[str] | None = None) -> int:
     node = None
     try:
         node = PolicyNode()
-        rclpy.spin(node)
+        # spin_once with a timeout, not rclpy.spin: a SIGTERM that arrives while the node is
+        # still starting shuts the context down before the executor's wait set exists, and an
+        # unbounded wait would then never return (seen under load: the node outlived its
+        # launcher); this loop notices within 0.5 s
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.5)
     except StartupError as exc:
         print(f"para_policy: error: {exc}", file=sys.stderr, flush=True)
         return 2
