@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from para_ros.core.geometry import pose_matrix
+from para_ros.core.stats import format_rate, rate
 from para_ros.runtime.executor import (
     FROM_MODEL,
     Executor,
@@ -31,6 +32,9 @@ from para_ros.runtime.executor import (
 )
 from para_ros.runtime.onnx_policy import Observation, ObservationError
 from para_ros.runtime.safety import SafetyConfig
+from para_ros.sim.layouts import EVAL_LAYOUT_SEEDS, LayoutError
+
+SETTING_KEYS = ("camera_theta_deg", "camera_phi_deg", "shift_dx", "shift_dy")
 
 
 def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
@@ -44,11 +48,14 @@ def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
 def run_episode(
     sim,
     policy,
-    init_state: int,
+    init_state,
     safety: SafetyConfig | None = None,
     record_frames: bool = False,
 ) -> dict:
-    """One episode with the node's executor (runtime.executor): infer, decide, follow."""
+    """One episode with the node's executor (runtime.executor): infer, decide, follow.
+
+    init_state: an official init-state index or a layouts.Layout; the simulator seeds the
+    episode from (its cfg.seed, the layout), recorded as "seed" with the "layout"."""
     safety = safety or SafetyConfig()
     obs = sim.reset(init_state)
     executor, follower = Executor(safety), Follower(open_gripper=-1.0)  # LIBERO: -1 open
@@ -84,7 +91,9 @@ def run_episode(
         if outcome != "RUNNING":
             break
     out = {
-        "init_state": init_state,
+        "init_state": sim.layout.index if sim.layout.source == "official" else None,
+        "layout": sim.layout.record(),
+        "seed": sim.episode_seed,
         "outcome": outcome,
         "steps": sim.step_count,
         "refused_steps": follower.held,
@@ -100,9 +109,26 @@ def run_episode(
 
 
 def summarise(episodes: list[dict]) -> dict:
+    """Outcome counts of finished episodes, the success rate with N and its 95% Wilson
+    interval (`ci95`, fractions), and the number of distinct starts (layout x setting)."""
     n = len(episodes)
     counts = {k: sum(e["outcome"] == k for e in episodes) for k in ("PLACE", "GRASP", "MISS")}
-    return {"n": n, **counts, "success_rate": counts["PLACE"] / n if n else 0.0}
+    r = rate(counts["PLACE"], n)
+    return {
+        "n": n,
+        **counts,
+        "success_rate": r["rate"],
+        "ci95": r["ci95"],
+        "distinct_starts": len({start_key(e) for e in episodes}),
+    }
+
+
+def start_key(ep: dict) -> str:
+    """Identity of an episode's start: its layout and setting (what N counts)."""
+    lay = ep.get("layout") or {"source": "official", "index": ep.get("init_state")}
+    st = ep.get("setting") or {}
+    cell = ",".join(f"{k}={float(st.get(k, 0.0)):g}" for k in SETTING_KEYS)
+    return f"{lay['source']}:{lay['index']}|{cell}"
 
 
 def latency_summary(ms: list[float]) -> dict | None:
@@ -141,8 +167,8 @@ def save_gif(path: Path, frames, spec_hw, min_size: int = 256) -> None:
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
 
 
-def episode_plan(args) -> list[dict]:
-    """Every episode of the run: its init state and setting overrides (before sharding)."""
+def setting_cells(args) -> list[dict]:
+    """The setting overrides of the run: one dict per cell (SimConfig fields)."""
     cells: list[dict] = [{}]
     if args.positions_file:
         rows = [
@@ -156,18 +182,115 @@ def episode_plan(args) -> list[dict]:
 
         cells = settings_grid("position", args.grid, 0, args.half)
     elif args.theta:
-        cells = [{"camera_theta_deg": args.theta, "camera_phi_deg": args.phi}]
-    plan = []
-    for c in cells:
-        for k in range(args.episodes):
-            plan.append({"init_state": (args.first_init + k) % 50, **c})
-    return plan
+        phis = (
+            [360.0 * k / args.azimuths for k in range(args.azimuths)]
+            if args.azimuths > 1
+            else [args.phi]
+        )
+        cells = [{"camera_theta_deg": args.theta, "camera_phi_deg": p} for p in phis]
+    return cells
+
+
+def episode_plan(args, n_official: int = 50) -> list[dict]:
+    """Every episode of the run (before sharding): its start ("official:<i>" or
+    "fresh:<slot>", the slot indexing the run's fresh layouts) and setting overrides.
+    Refuses (LayoutError) to run an official init state twice: N counts distinct starts."""
+    if args.episodes < 1:
+        raise LayoutError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.layouts == "fresh":
+        starts = [f"fresh:{k}" for k in range(args.episodes)]
+    else:
+        last = args.first_init + args.episodes - 1
+        if args.first_init < 0 or last >= n_official:
+            raise LayoutError(
+                f"{args.suite} task {args.task} has {n_official} official init states "
+                f"(0..{n_official - 1}); --first-init {args.first_init} --episodes "
+                f"{args.episodes} would need up to {last} and repeat starts. Use at most "
+                f"{max(0, n_official - args.first_init)} episodes, or --layouts fresh for "
+                "new layouts"
+            )
+        starts = [f"official:{args.first_init + k}" for k in range(args.episodes)]
+    return [{"start": st, **c} for c in setting_cells(args) for st in starts]
+
+
+def build_layouts(sim, args) -> tuple[list, dict]:
+    """The run's fresh layouts (--episodes of them, seeds from --layout-seed-start upward in
+    the evaluation range) and a report: a candidate that coincides with an official init
+    state or a training demo's layout (--train-demos; every object within
+    --layout-tolerance-mm) is skipped with a warning and the next seed is drawn."""
+    from para_ros.sim.layouts import (
+        check_seed_range,
+        nearest,
+        training_layouts,
+    )
+
+    official = sim.official_layouts()
+    refs = [(lay.key, lay.object_xy) for lay in official]
+    train = training_layouts(args.train_demos, official) if args.train_demos else []
+    tol = args.layout_tolerance_mm / 1e3
+    layouts, rejected = [], []
+    check_seed_range(args.layout_seed_start, args.episodes, "eval")
+    seeds = iter(range(args.layout_seed_start, EVAL_LAYOUT_SEEDS.stop))
+    while len(layouts) < args.episodes:
+        seed = next(seeds, None)
+        if seed is None:
+            raise LayoutError("the evaluation layout seed range is exhausted")
+        lay = sim.fresh_layout(seed)
+        key, d = nearest(lay.object_xy, refs + train)
+        if d < tol:
+            rejected.append(
+                {"seed": seed, "coincides_with": key, "distance_mm": round(d * 1e3, 2)}
+            )
+            print(
+                f"para-eval-sim: warning: fresh layout seed {seed} coincides with {key} "
+                f"({d * 1e3:.1f} mm < {args.layout_tolerance_mm} mm); skipped",
+                file=sys.stderr,
+            )
+            continue
+        layouts.append(lay)
+    report = {
+        "layouts": "fresh",
+        "layout_seeds": [lay.index for lay in layouts],
+        "rejected_layouts": rejected,
+        "tolerance_mm": args.layout_tolerance_mm,
+        "checked_against": ["official init states"]
+        + ([f"{len(train)} training demos ({', '.join(args.train_demos)})"] if train else []),
+        "nearest_official_mm": min(
+            (nearest(lay.object_xy, refs)[1] * 1e3 for lay in layouts), default=None
+        ),
+        "nearest_training_mm": min(
+            (nearest(lay.object_xy, train)[1] * 1e3 for lay in layouts), default=None
+        )
+        if train
+        else None,
+    }
+    return layouts, report
+
+
+def official_report(sim, args) -> dict:
+    """For official init states: whether training demos (--train-demos) started from them."""
+    from para_ros.sim.layouts import nearest, training_layouts
+
+    if not args.train_demos:
+        return {"layouts": "official", "training_checked": False}
+    official = sim.official_layouts()
+    train = training_layouts(args.train_demos, official)
+    idx = range(args.first_init, args.first_init + args.episodes)
+    tol = args.layout_tolerance_mm / 1e3
+    seen = [i for i in idx if nearest(official[i].object_xy, train)[1] < tol]
+    return {
+        "layouts": "official",
+        "training_checked": True,
+        "seen_in_training": seen,
+        "tolerance_mm": args.layout_tolerance_mm,
+    }
 
 
 def run(args) -> dict:
     from para_ros.runtime.onnx_policy import OnnxPolicy
-    from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
+    from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError, official_count
 
+    full = episode_plan(args, official_count(args.suite, args.task))  # refuse before loading
     policy = OnnxPolicy(args.model, ["CPUExecutionProvider"], args.threads)
     executor = resolve_executor(policy.spec, executor_overrides(args))
     print(f"executor: {executor.describe()}", flush=True)
@@ -178,21 +301,26 @@ def run(args) -> dict:
         max_steps=args.max_steps,
         zero_rotation=executor.spec.zero_rotation,
         action_scale=args.action_scale,
+        seed=args.seed,
     )
     safety = safety_config(executor.spec)
-    plan = episode_plan(args)[args.shard :: args.num_shards]
     sim = LiberoSim(base)
+    if args.layouts == "fresh":
+        fresh, layout_report = build_layouts(sim, args)
+    else:
+        fresh, layout_report = [], official_report(sim, args)
+    plan = full[args.shard :: args.num_shards]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     episodes = []
     t0 = time.perf_counter()
     for k, ep in enumerate(plan):
-        overrides = {key: v for key, v in ep.items() if key != "init_state"}
+        overrides = {key: v for key, v in ep.items() if key != "start"}
         sim.cfg = dataclasses.replace(base, **overrides)
+        source, idx = ep["start"].split(":")
+        start = fresh[int(idx)] if source == "fresh" else int(idx)
         try:
-            r = run_episode(
-                sim, policy, ep["init_state"], safety, record_frames=args.gif and k == 0
-            )
+            r = run_episode(sim, policy, start, safety, record_frames=args.gif and k == 0)
         except SimError as exc:
             episodes.append({**ep, "outcome": "REFUSED", "detail": str(exc)})
             continue
@@ -205,12 +333,21 @@ def run(args) -> dict:
             )
         episodes.append(r)
         print(
-            f"episode {k + 1}/{len(plan)} init {ep['init_state']}: {r['outcome']} in "
-            f"{r['steps']} steps",
+            f"episode {k + 1}/{len(plan)} {sim.layout.key} (seed {r['seed']}): "
+            f"{r['outcome']} in {r['steps']} steps",
             flush=True,
         )
     sim.close()
-    return write_results(args, out_dir, episodes, t0, model_id=policy.model_id, via="in_process")
+    return write_results(
+        args,
+        out_dir,
+        episodes,
+        t0,
+        model_id=policy.model_id,
+        via="in_process",
+        seed=args.seed,
+        layout_report=layout_report,
+    )
 
 
 def executor_overrides(args) -> dict:
@@ -227,6 +364,7 @@ def write_results(args, out_dir: Path, episodes: list[dict], t0: float, **extra)
     """results_shard<i>of<n>.json (atomically): the run's episodes and their summary; REFUSED
     or ERROR episodes are listed but not counted."""
     valid = [e for e in episodes if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
+    duplicate_starts(valid)
     result = {
         "model": args.model,
         "suite": args.suite,
@@ -252,17 +390,33 @@ def run_ros(args) -> dict:
     import os
     import subprocess
 
+    from para_ros.sim.libero_sim import official_count
+
+    if args.layouts != "official":
+        raise LayoutError("--ros runs official init states only (the bridge has no fresh layouts)")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = episode_plan(args)[args.shard :: args.num_shards]
+    plan = episode_plan(args, official_count(args.suite, args.task))
+    plan = plan[args.shard :: args.num_shards]
+    # one bridge run per setting cell and contiguous block of init states
     cells: dict[tuple, list[int]] = {}
     for ep in plan:
-        key = tuple(sorted((k, v) for k, v in ep.items() if k != "init_state"))
-        cells.setdefault(key, []).append(ep["init_state"])
+        key = tuple(sorted((k, v) for k, v in ep.items() if k != "start"))
+        cells.setdefault(key, []).append(int(ep["start"].split(":")[1]))
+    runs = []
+    for key, inits in cells.items():
+        block = [inits[0]]
+        for i in inits[1:]:
+            if i == block[-1] + 1:
+                block.append(i)
+            else:
+                runs.append((key, block))
+                block = [i]
+        runs.append((key, block))
     env = dict(os.environ)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     episodes, t0 = [], time.perf_counter()
-    for n, (key, inits) in enumerate(cells.items()):
+    for n, (key, inits) in enumerate(runs):
         res_path = out_dir / f"ros_cell{n}_shard{args.shard}.json"
         b = [
             f"episodes:={len(inits)}",
@@ -273,6 +427,7 @@ def run_ros(args) -> dict:
             f"task_id:={args.task}",
             f"results_path:={res_path}",
             f"action_scale:={args.action_scale}",
+            f"seed:={args.seed}",
         ]
         if args.use_rotation:
             b.append("rotation:=predicted")
@@ -295,7 +450,18 @@ def run_ros(args) -> dict:
             cmd += ["-b", item]
         subprocess.run(cmd, env=env, check=True)
         episodes += json.loads(res_path.read_text())["episodes"]
-    return write_results(args, out_dir, episodes, t0, via="ros2")
+    return write_results(args, out_dir, episodes, t0, via="ros2", seed=args.seed)
+
+
+def duplicate_starts(episodes: list[dict]) -> None:
+    """ValueError when two episodes share a start (layout and setting): N must count
+    distinct starts, so a start is never run twice into one summary."""
+    seen: dict[str, int] = {}
+    for e in episodes:
+        seen[start_key(e)] = seen.get(start_key(e), 0) + 1
+    dup = sorted(k for k, c in seen.items() if c > 1)
+    if dup:
+        raise ValueError(f"episodes repeat starts {dup[:3]}{' ...' if len(dup) > 3 else ''}")
 
 
 def merge(paths: list[Path], out: Path) -> dict:
@@ -305,9 +471,13 @@ def merge(paths: list[Path], out: Path) -> dict:
     if sorted(s for s, _ in shards) != list(range(n)):
         raise ValueError(f"merge needs shards 0..{n - 1}, got {[s for s, _ in shards]}")
     episodes = [e for p in parts for e in p["episodes"]]
-    valid = [e for e in episodes if e["outcome"] != "REFUSED"]
+    valid = [e for e in episodes if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
+    duplicate_starts(valid)
     merged = {
-        **{k: parts[0].get(k) for k in ("model", "model_id", "suite", "task")},
+        **{
+            k: parts[0].get(k)
+            for k in ("model", "model_id", "suite", "task", "seed", "layout_report")
+        },
         "summary": summarise(valid),
         "episodes": episodes,
     }
@@ -325,8 +495,46 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--out", default="results/eval_sim")
     ap.add_argument("--suite", default="libero_spatial")
     ap.add_argument("--task", type=int, default=0)
-    ap.add_argument("--episodes", type=int, default=10, help="per setting cell")
+    ap.add_argument(
+        "--episodes",
+        type=int,
+        default=10,
+        help="distinct starts per setting cell (official init states are never repeated)",
+    )
     ap.add_argument("--first-init", type=int, default=0, help="first official init state")
+    ap.add_argument(
+        "--layouts",
+        default="official",
+        choices=["official", "fresh"],
+        help="official init states, or fresh layouts from the task's placement sampler "
+        f"(seeds in [{EVAL_LAYOUT_SEEDS.start}, {EVAL_LAYOUT_SEEDS.stop}), disjoint from "
+        "para-make-demos' training seeds)",
+    )
+    ap.add_argument(
+        "--layout-seed-start",
+        type=int,
+        default=EVAL_LAYOUT_SEEDS.start,
+        help="first fresh layout seed (evaluation range)",
+    )
+    ap.add_argument(
+        "--train-demos",
+        nargs="*",
+        default=[],
+        help="demo HDF5 files the model was trained on: fresh layouts coinciding with one "
+        "are skipped; for official init states the results say which ones training saw",
+    )
+    ap.add_argument(
+        "--layout-tolerance-mm",
+        type=float,
+        default=5.0,
+        help="two layouts coincide when every object is within this distance (mm)",
+    )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="base seed: each episode is seeded from (seed, layout), whatever ran before",
+    )
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--image-size", type=int, default=224, help="render size")
     ap.add_argument(
@@ -356,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--theta", type=float, default=0.0, help="viewpoint OOD, degrees")
     ap.add_argument("--phi", type=float, default=0.0)
+    ap.add_argument(
+        "--azimuths",
+        type=int,
+        default=1,
+        help="viewpoint: this many azimuths evenly over 360 deg (instead of --phi)",
+    )
     ap.add_argument("--positions-file", default="", help='position OOD: lines "dx dy" (m)')
     ap.add_argument(
         "--half",
@@ -389,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"para-eval-sim merge: {exc}", file=sys.stderr)
             return 2
-        print(json.dumps(m["summary"]))
+        s = m["summary"]
+        print(json.dumps(s))
+        print(f"success {format_rate(s['PLACE'], s['n'])} (95% Wilson)")
         return 0
     args = build_parser().parse_args(argv)
     if not 0 <= args.shard < args.num_shards:
@@ -400,13 +616,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         res = run_ros(args) if args.ros else run(args)
-    except (ModelLoadError, SimError, FileNotFoundError) as exc:
+    except (ModelLoadError, SimError, FileNotFoundError, LayoutError) as exc:
         print(f"para-eval-sim: {exc}", file=sys.stderr)
         return 2
     s = res["summary"]
     print(
-        f"success {s['PLACE']}/{s['n']} ({100 * s['success_rate']:.0f}%), GRASP "
-        f"{s['GRASP']}, MISS {s['MISS']}"
+        f"success {format_rate(s['PLACE'], s['n'])} (95% Wilson), GRASP {s['GRASP']}, "
+        f"MISS {s['MISS']}"
     )
     return 0
 
