@@ -26,7 +26,10 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     z2 = z * z
     centre = (k + z2 / 2) / (n + z2)
     half = z * math.sqrt(k * (n - k) / n + z2 / 4) / (n + z2)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # exact ends at 0/n and n/n (the formula gives them up to rounding)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return lo, hi
 
 
 def rate(k: int, n: int) -> dict:

@@ -574,8 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--half",
         default="",
-        choices=["", "left", "right"],
-        help="position OOD on the seed's grid half (train left, test right)",
+        choices=["", "left", "right", "near", "far"],
+        help="position OOD on a half of the seed's grid (train left, test right; train "
+        "near, test far)",
     )
     ap.add_argument("--grid", type=int, default=4, help="grid per axis for --half")
     ap.add_argument("--shard", type=int, default=0)
