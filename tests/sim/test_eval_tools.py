@@ -8,7 +8,7 @@ from para_ros.sim.evaluate import main as eval_main
 from para_ros.sim.matrix import main as matrix_main
 
 
-def test_shards_merge_to_the_whole_run(exported, tmp_path):
+def test_shards_merge_to_the_whole_run(exported, tmp_path, capsys):
     onnx_path, _, _ = exported
     common = [
         "--model",
@@ -33,6 +33,12 @@ def test_shards_merge_to_the_whole_run(exported, tmp_path):
     assert merged["summary"]["n"] == 2
     assert sum(merged["summary"][k] for k in ("PLACE", "GRASP", "MISS")) == 2
     assert eval_main(["merge", str(parts[0]), "-o", str(tmp_path / "bad.json")]) == 2
+    # a shard given twice would count its starts twice: refused, N counts distinct starts
+    twice = ["merge", str(parts[0]), *map(str, parts), "-o", str(tmp_path / "twice.json")]
+    assert eval_main(twice) == 2
+    assert "repeat starts" in capsys.readouterr().err
+    s = merged["summary"]
+    assert s["distinct_starts"] == 2 and s["ci95"][0] <= s["success_rate"] <= s["ci95"][1]
 
 
 def test_matrix_rows_with_intervals_and_plot(exported, tmp_path):
