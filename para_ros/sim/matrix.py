@@ -173,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     from para_ros.sim.layouts import LayoutError
     from para_ros.sim.libero_sim import SimError
 
+    bad = [s for s in args.split_models if "=" not in s or s.split("=")[0] not in args.halves]
+    if bad:
+        print(
+            f"para-eval-matrix: --split-models wants HALF=ONNX with HALF in --halves "
+            f"{args.halves}, got {bad[0]!r}",
+            file=sys.stderr,
+        )
+        return 2
     split = dict(s.split("=", 1) for s in args.split_models)
     out = Path(args.out)
     models = [*args.models, *split.values()]
