@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from para_ros.core.stats import format_rate
+
 OPEN_LOOP_KEYS = (
     "val_pix",
     "val_height_mm",
@@ -72,12 +74,15 @@ def _onnx_summary(onnx: Path, ckpt: Path) -> dict:
 def _closed_loop_summary(results: Path) -> dict:
     import numpy as np
 
+    from para_ros.core.stats import rate
+
     r = json.loads(results.read_text())
     eps = [e for e in r["episodes"] if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
     steps = [e["steps"] for e in eps if e["outcome"] == "PLACE"]
     lat = [e["inference_ms_median"] for e in eps if e.get("inference_ms_median") is not None]
     return {
         **r["summary"],
+        "ci95": rate(r["summary"]["PLACE"], r["summary"]["n"])["ci95"],
         "refused": sum(e.get("outcome") == "REFUSED" for e in r["episodes"]),
         "max_steps": eps[0]["setting"]["max_steps"] if eps else None,
         "steps_to_place_median": float(np.median(steps)) if steps else None,
@@ -85,7 +90,8 @@ def _closed_loop_summary(results: Path) -> dict:
     }
 
 
-def card_data(cfg, outs: dict[str, dict], machine: str) -> dict:
+def card_data(cfg, outs: dict[str, dict], machine: str, matrix: Path | None = None) -> dict:
+    """Everything the card shows; `matrix`: a para-eval-matrix matrix.json to include."""
     tracks = {}
     for name, o in outs.items():
         timing_file = o["dir"] / "timing.json"
@@ -105,11 +111,23 @@ def card_data(cfg, outs: dict[str, dict], machine: str) -> dict:
         "recipe": "para-train-default (make train-default)",
         "execute_step": cfg.execute_step,
         "tracks": tracks,
+        **({"matrix": str(matrix)} if matrix else {}),
     }
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+def matrix_lines(matrix_json: Path) -> list[str]:
+    """The card's held-out table from a para-eval-matrix matrix.json (its own renderer)."""
+    from para_ros.sim.matrix import table
+
+    rows = json.loads(Path(matrix_json).read_text())["rows"]
+    return [
+        "## Held-out closed loop (para-eval-matrix)",
+        "",
+        table(rows).rstrip("\n"),
+        "",
+        "Success with its 95% Wilson interval; N counts distinct starts (layout x setting).",
+        "",
+    ]
 
 
 def render_markdown(c: dict) -> str:
@@ -133,17 +151,20 @@ def render_markdown(c: dict) -> str:
         "commands go through ROS 2 in lock-step (`para-demo`). An episode ends at PLACE or "
         "after max steps (the expert places in ~50).",
         "",
-        "| setting | N | PLACE | GRASP | MISS | success | median steps to PLACE | max steps |",
+        "| setting | N | PLACE | GRASP | MISS | success [95% Wilson CI] | median steps to PLACE "
+        "| max steps |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for tk in t.values():
         cl = tk["closed_loop"]
         lines.append(
             f"| {tk['setting']} | {cl['n']} | {cl['PLACE']} | {cl['GRASP']} | {cl['MISS']} | "
-            f"{_pct(cl['success_rate'])} | {cl['steps_to_place_median']} | {cl['max_steps']} |"
+            f"{format_rate(cl['PLACE'], cl['n'])} | {cl['steps_to_place_median']} | "
+            f"{cl['max_steps']} |"
         )
     lines += [
         "",
+        *(matrix_lines(c["matrix"]) if c.get("matrix") else []),
         "The position-OOD row is a second model of the same recipe trained on the left half "
         "only (the seed's protocol; published PARA: 54% with a pretrained backbone on a GPU); "
         "the shipped file is the in-distribution model.",
@@ -236,8 +257,8 @@ def render_markdown(c: dict) -> str:
     return "\n".join(lines)
 
 
-def write_card(cfg, outs: dict[str, dict], machine: str) -> Path:
-    c = card_data(cfg, outs, machine)
+def write_card(cfg, outs: dict[str, dict], machine: str, matrix: Path | None = None) -> Path:
+    c = card_data(cfg, outs, machine, matrix)
     (cfg.out / "card.json").write_text(json.dumps(c, indent=1))
     path = cfg.out / "MODEL_CARD.md"
     path.write_text(render_markdown(c))

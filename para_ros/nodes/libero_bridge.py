@@ -49,6 +49,11 @@ PARAMS = {
     "episodes": (1, "episodes to run, then exit"),
     "first_init": (0, "first official init state; episode k uses first_init + k"),
     "max_steps": (600, "policy steps per episode"),
+    "seed": (
+        0,
+        "base seed: each episode's reset is seeded from (seed, init state) as in para-eval-sim "
+        "(para_ros.sim.layouts.episode_seed), so runs agree whatever ran before",
+    ),
     "model_path": (
         "",
         "ONNX model the policy node runs: the bridge executes its chunks with the model's "
@@ -125,6 +130,7 @@ class LiberoBridge(Node):
             camera_phi_deg=float(P["camera_phi_deg"]),
             shift_dx=float(P["shift_dx"]),
             shift_dy=float(P["shift_dy"]),
+            seed=int(P["seed"]),
         )
         self.sim: LiberoSim | None = None  # built in the worker: GL contexts are per thread
         qos = QoSProfile(depth=10)
@@ -215,7 +221,8 @@ class LiberoBridge(Node):
         s.camera_theta = float(np.radians(self.cfg.camera_theta_deg))
         s.camera_phi = float(np.radians(self.cfg.camera_phi_deg))
         s.shift_dx, s.shift_dy = self.cfg.shift_dx, self.cfg.shift_dy
-        s.episode, s.init_state, s.seed = ep, init, init
+        s.episode, s.init_state = ep, init
+        s.seed = int(self.sim.episode_seed) if self.sim.episode_seed is not None else -1
         s.step, s.max_steps = self.sim.step_count, self.cfg.max_steps
         s.outcome = {"RUNNING": 0, "PLACE": 1, "GRASP": 2, "MISS": 3}.get(outcome, 4)
         s.done = outcome != "RUNNING"
@@ -347,6 +354,8 @@ class LiberoBridge(Node):
         return {
             "episode": ep,
             "init_state": init,
+            "layout": self.sim.layout.record(),
+            "seed": self.sim.episode_seed,
             "outcome": outcome,
             "steps": self.sim.step_count,
             "held_steps": follower.held,

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from para_ros.core.stats import format_rate, rate
+
 
 def bridge_command(args, model: str, image_size: int, out: Path) -> list[str]:
     b = {
@@ -71,6 +73,7 @@ def report(bridge: dict, model: str, seconds: float) -> tuple[str, dict]:
         "model": model,
         **s,
         "success_rate": s["PLACE"] / s["n"] if s["n"] else 0.0,
+        "ci95": rate(s["PLACE"], s["n"])["ci95"],
         "inference_ms_median": float(np.median(inf)) if inf else None,
         "roundtrip_ms_median": float(np.median(med)) if med else None,
         "seconds": seconds,
@@ -81,7 +84,8 @@ def report(bridge: dict, model: str, seconds: float) -> tuple[str, dict]:
             "",
             *rows,
             "",
-            f"PLACE {s['PLACE']} / GRASP {s['GRASP']} / MISS {s['MISS']} of {s['n']} episodes; "
+            f"PLACE {s['PLACE']} / GRASP {s['GRASP']} / MISS {s['MISS']} of {s['n']} episodes "
+            f"(success {format_rate(s['PLACE'], s['n'])}, 95% Wilson); "
             f"wall time {seconds:.0f} s.",
             "",
         ]

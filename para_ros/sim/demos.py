@@ -7,6 +7,11 @@ much faster than rendering every servo step). Settings follow the seed:
   position          object shifts on a grid over dx in [-0.15, 0] m, dy in [-0.1, 0.1] m
                     (--grid 16 gives the seed's 16 x 16); --half left|right keeps dy < 0 | > 0
   viewpoint         camera orbits on a grid up to --max-theta deg off-axis (8 x 8 by default)
+Layouts: --layouts official draws the official init states; --layouts fresh draws new ones
+from the task's placement sampler, demo k with layout seed --layout-seed-start + k, which must
+lie in the training range (para_ros.sim.layouts.TRAIN_LAYOUT_SEEDS; evaluation seeds are a
+disjoint range). Each demo's meta records its layout (source, index, object positions) and
+its episode seed.
 Frame time is the policy step index / 20 Hz (one teleport step is one policy step; LIBERO's
 native control rate). HDF5 layout: para_ros/data/hdf5_io.py.
 """
@@ -25,6 +30,9 @@ STEP_HZ = 20.0
 
 
 def settings_grid(setting: str, grid: int, max_theta: float, half: str = "") -> list[dict]:
+    """Setting cells (SimConfig overrides). position: shifts (metres) on a grid x grid lattice
+    over dx in [-0.15, 0], dy in [-0.1, 0.1]; half left | right keeps dy < 0 | > 0, near | far
+    keeps dx > | < -0.075 (the agentview camera looks along -x: far is away from it)."""
     if setting == "in_distribution":
         return [{}]
     if setting == "position":
@@ -38,6 +46,10 @@ def settings_grid(setting: str, grid: int, max_theta: float, half: str = "") -> 
             cells = [c for c in cells if c["shift_dy"] < 0]
         elif half == "right":
             cells = [c for c in cells if c["shift_dy"] > 0]
+        elif half == "near":
+            cells = [c for c in cells if c["shift_dx"] > -0.075]
+        elif half == "far":
+            cells = [c for c in cells if c["shift_dx"] < -0.075]
         return cells
     if setting == "viewpoint":
         thetas = np.linspace(max_theta / grid, max_theta, grid)
@@ -51,8 +63,9 @@ def settings_grid(setting: str, grid: int, max_theta: float, half: str = "") -> 
     )
 
 
-def record_episode(sim, init_state: int, name: str):
-    """Expert rollout without images; returns (outcome, Episode or None)."""
+def record_episode(sim, init_state, name: str):
+    """Expert rollout without images from an official init state (index) or a
+    layouts.Layout; returns (outcome, Episode or None)."""
     from para_ros.data.episode import Episode
     from para_ros.sim.expert import run_expert
 
@@ -93,7 +106,9 @@ def record_episode(sim, init_state: int, name: str):
         meta={
             "actions": act7.tolist(),
             "gripper_qpos": [o.gripper_qpos.tolist() for o in observations],
-            "init_state": init_state,
+            "init_state": sim.layout.index if sim.layout.source == "official" else None,
+            "layout": sim.layout.record(),
+            "seed": sim.episode_seed,
             "setting": dataclasses.asdict(sim.cfg),
         },
     )
@@ -115,7 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--episodes", type=int, default=50, help="demos to attempt")
     ap.add_argument("--grid", type=int, default=16, help="grid size per axis")
-    ap.add_argument("--half", default="", choices=["", "left", "right"])
+    ap.add_argument("--half", default="", choices=["", "left", "right", "near", "far"])
+    ap.add_argument(
+        "--layouts",
+        default="official",
+        choices=["official", "fresh"],
+        help="start from official init states (random index) or fresh sampler layouts",
+    )
+    ap.add_argument(
+        "--layout-seed-start",
+        type=int,
+        default=0,
+        help="fresh: first layout seed (training range, disjoint from evaluation's)",
+    )
     ap.add_argument("--max-theta", type=float, default=25.0, help="viewpoint: degrees")
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--seed", type=int, default=0)
@@ -124,12 +151,23 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from para_ros.data.hdf5_io import write_hdf5
+    from para_ros.sim.layouts import LayoutError, check_seed_range
     from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
 
+    try:
+        if args.layouts == "fresh":
+            check_seed_range(args.layout_seed_start, args.episodes, "train")
+    except LayoutError as exc:
+        print(f"para-make-demos: {exc}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     cells = settings_grid(args.setting, args.grid, args.max_theta, args.half)
     try:
-        sim = LiberoSim(SimConfig(suite=args.suite, task_id=args.task, image_size=args.image_size))
+        sim = LiberoSim(
+            SimConfig(
+                suite=args.suite, task_id=args.task, image_size=args.image_size, seed=args.seed
+            )
+        )
     except SimError as exc:
         print(f"para-make-demos: {exc}", file=sys.stderr)
         return 2
@@ -143,9 +181,14 @@ def main(argv: list[str] | None = None) -> int:
             else cells[int(rng.integers(len(cells)))]
         )
         sim.cfg = dataclasses.replace(
-            SimConfig(suite=args.suite, task_id=args.task, image_size=args.image_size), **cell
+            SimConfig(
+                suite=args.suite, task_id=args.task, image_size=args.image_size, seed=args.seed
+            ),
+            **cell,
         )
         init = int(rng.integers(len(sim.init_states)))
+        if args.layouts == "fresh":
+            init = sim.fresh_layout(args.layout_seed_start + k)
         try:
             outcome, ep = record_episode(sim, init, f"demo_{k:04d}")
         except SimError:
@@ -171,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
             "setting": args.setting,
             "grid": args.grid,
             "half": args.half,
+            "layouts": args.layouts,
+            "layout_seeds": [args.layout_seed_start, args.layout_seed_start + args.episodes]
+            if args.layouts == "fresh"
+            else None,
             "language": sim.language,
         },
     )

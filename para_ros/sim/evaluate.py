@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from para_ros.core.geometry import pose_matrix
+from para_ros.core.stats import format_rate, rate
 from para_ros.runtime.executor import (
     FROM_MODEL,
     Executor,
@@ -31,6 +32,13 @@ from para_ros.runtime.executor import (
 )
 from para_ros.runtime.onnx_policy import Observation, ObservationError
 from para_ros.runtime.safety import SafetyConfig
+from para_ros.sim.layouts import EVAL_LAYOUT_SEEDS, LayoutError
+from para_ros.sim.plan import (
+    SETTING_KEYS,
+    build_layouts,
+    episode_plan,
+    official_report,
+)
 
 
 def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
@@ -44,11 +52,14 @@ def camera_pose_as_published(T: np.ndarray) -> np.ndarray:
 def run_episode(
     sim,
     policy,
-    init_state: int,
+    init_state,
     safety: SafetyConfig | None = None,
     record_frames: bool = False,
 ) -> dict:
-    """One episode with the node's executor (runtime.executor): infer, decide, follow."""
+    """One episode with the node's executor (runtime.executor): infer, decide, follow.
+
+    init_state: an official init-state index or a layouts.Layout; the simulator seeds the
+    episode from (its cfg.seed, the layout), recorded as "seed" with the "layout"."""
     safety = safety or SafetyConfig()
     obs = sim.reset(init_state)
     executor, follower = Executor(safety), Follower(open_gripper=-1.0)  # LIBERO: -1 open
@@ -84,7 +95,9 @@ def run_episode(
         if outcome != "RUNNING":
             break
     out = {
-        "init_state": init_state,
+        "init_state": sim.layout.index if sim.layout.source == "official" else None,
+        "layout": sim.layout.record(),
+        "seed": sim.episode_seed,
         "outcome": outcome,
         "steps": sim.step_count,
         "refused_steps": follower.held,
@@ -100,9 +113,26 @@ def run_episode(
 
 
 def summarise(episodes: list[dict]) -> dict:
+    """Outcome counts of finished episodes, the success rate with N and its 95% Wilson
+    interval (`ci95`, fractions), and the number of distinct starts (layout x setting)."""
     n = len(episodes)
     counts = {k: sum(e["outcome"] == k for e in episodes) for k in ("PLACE", "GRASP", "MISS")}
-    return {"n": n, **counts, "success_rate": counts["PLACE"] / n if n else 0.0}
+    r = rate(counts["PLACE"], n)
+    return {
+        "n": n,
+        **counts,
+        "success_rate": r["rate"],
+        "ci95": r["ci95"],
+        "distinct_starts": len({start_key(e) for e in episodes}),
+    }
+
+
+def start_key(ep: dict) -> str:
+    """Identity of an episode's start: its layout and setting (what N counts)."""
+    lay = ep.get("layout") or {"source": "official", "index": ep.get("init_state")}
+    st = ep.get("setting") or {}
+    cell = ",".join(f"{k}={float(st.get(k, 0.0)):g}" for k in SETTING_KEYS)
+    return f"{lay['source']}:{lay['index']}|{cell}"
 
 
 def latency_summary(ms: list[float]) -> dict | None:
@@ -141,33 +171,11 @@ def save_gif(path: Path, frames, spec_hw, min_size: int = 256) -> None:
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
 
 
-def episode_plan(args) -> list[dict]:
-    """Every episode of the run: its init state and setting overrides (before sharding)."""
-    cells: list[dict] = [{}]
-    if args.positions_file:
-        rows = [
-            line.split()
-            for line in Path(args.positions_file).read_text().splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-        cells = [{"shift_dx": float(r[0]), "shift_dy": float(r[1])} for r in rows]
-    elif args.half:
-        from para_ros.sim.demos import settings_grid
-
-        cells = settings_grid("position", args.grid, 0, args.half)
-    elif args.theta:
-        cells = [{"camera_theta_deg": args.theta, "camera_phi_deg": args.phi}]
-    plan = []
-    for c in cells:
-        for k in range(args.episodes):
-            plan.append({"init_state": (args.first_init + k) % 50, **c})
-    return plan
-
-
 def run(args) -> dict:
     from para_ros.runtime.onnx_policy import OnnxPolicy
-    from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
+    from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError, official_count
 
+    full = episode_plan(args, official_count(args.suite, args.task))  # refuse before loading
     policy = OnnxPolicy(args.model, ["CPUExecutionProvider"], args.threads)
     executor = resolve_executor(policy.spec, executor_overrides(args))
     print(f"executor: {executor.describe()}", flush=True)
@@ -178,21 +186,26 @@ def run(args) -> dict:
         max_steps=args.max_steps,
         zero_rotation=executor.spec.zero_rotation,
         action_scale=args.action_scale,
+        seed=args.seed,
     )
     safety = safety_config(executor.spec)
-    plan = episode_plan(args)[args.shard :: args.num_shards]
     sim = LiberoSim(base)
+    if args.layouts == "fresh":
+        fresh, layout_report = build_layouts(sim, args)
+    else:
+        fresh, layout_report = [], official_report(sim, args)
+    plan = full[args.shard :: args.num_shards]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     episodes = []
     t0 = time.perf_counter()
     for k, ep in enumerate(plan):
-        overrides = {key: v for key, v in ep.items() if key != "init_state"}
+        overrides = {key: v for key, v in ep.items() if key != "start"}
         sim.cfg = dataclasses.replace(base, **overrides)
+        source, idx = ep["start"].split(":")
+        start = fresh[int(idx)] if source == "fresh" else int(idx)
         try:
-            r = run_episode(
-                sim, policy, ep["init_state"], safety, record_frames=args.gif and k == 0
-            )
+            r = run_episode(sim, policy, start, safety, record_frames=args.gif and k == 0)
         except SimError as exc:
             episodes.append({**ep, "outcome": "REFUSED", "detail": str(exc)})
             continue
@@ -205,12 +218,21 @@ def run(args) -> dict:
             )
         episodes.append(r)
         print(
-            f"episode {k + 1}/{len(plan)} init {ep['init_state']}: {r['outcome']} in "
-            f"{r['steps']} steps",
+            f"episode {k + 1}/{len(plan)} {sim.layout.key} (seed {r['seed']}): "
+            f"{r['outcome']} in {r['steps']} steps",
             flush=True,
         )
     sim.close()
-    return write_results(args, out_dir, episodes, t0, model_id=policy.model_id, via="in_process")
+    return write_results(
+        args,
+        out_dir,
+        episodes,
+        t0,
+        model_id=policy.model_id,
+        via="in_process",
+        seed=args.seed,
+        layout_report=layout_report,
+    )
 
 
 def executor_overrides(args) -> dict:
@@ -227,6 +249,7 @@ def write_results(args, out_dir: Path, episodes: list[dict], t0: float, **extra)
     """results_shard<i>of<n>.json (atomically): the run's episodes and their summary; REFUSED
     or ERROR episodes are listed but not counted."""
     valid = [e for e in episodes if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
+    duplicate_starts(valid)
     result = {
         "model": args.model,
         "suite": args.suite,
@@ -252,17 +275,33 @@ def run_ros(args) -> dict:
     import os
     import subprocess
 
+    from para_ros.sim.libero_sim import official_count
+
+    if args.layouts != "official":
+        raise LayoutError("--ros runs official init states only (the bridge has no fresh layouts)")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = episode_plan(args)[args.shard :: args.num_shards]
+    plan = episode_plan(args, official_count(args.suite, args.task))
+    plan = plan[args.shard :: args.num_shards]
+    # one bridge run per setting cell and contiguous block of init states
     cells: dict[tuple, list[int]] = {}
     for ep in plan:
-        key = tuple(sorted((k, v) for k, v in ep.items() if k != "init_state"))
-        cells.setdefault(key, []).append(ep["init_state"])
+        key = tuple(sorted((k, v) for k, v in ep.items() if k != "start"))
+        cells.setdefault(key, []).append(int(ep["start"].split(":")[1]))
+    runs = []
+    for key, inits in cells.items():
+        block = [inits[0]]
+        for i in inits[1:]:
+            if i == block[-1] + 1:
+                block.append(i)
+            else:
+                runs.append((key, block))
+                block = [i]
+        runs.append((key, block))
     env = dict(os.environ)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     episodes, t0 = [], time.perf_counter()
-    for n, (key, inits) in enumerate(cells.items()):
+    for n, (key, inits) in enumerate(runs):
         res_path = out_dir / f"ros_cell{n}_shard{args.shard}.json"
         b = [
             f"episodes:={len(inits)}",
@@ -273,6 +312,7 @@ def run_ros(args) -> dict:
             f"task_id:={args.task}",
             f"results_path:={res_path}",
             f"action_scale:={args.action_scale}",
+            f"seed:={args.seed}",
         ]
         if args.use_rotation:
             b.append("rotation:=predicted")
@@ -295,7 +335,18 @@ def run_ros(args) -> dict:
             cmd += ["-b", item]
         subprocess.run(cmd, env=env, check=True)
         episodes += json.loads(res_path.read_text())["episodes"]
-    return write_results(args, out_dir, episodes, t0, via="ros2")
+    return write_results(args, out_dir, episodes, t0, via="ros2", seed=args.seed)
+
+
+def duplicate_starts(episodes: list[dict]) -> None:
+    """ValueError when two episodes share a start (layout and setting): N must count
+    distinct starts, so a start is never run twice into one summary."""
+    seen: dict[str, int] = {}
+    for e in episodes:
+        seen[start_key(e)] = seen.get(start_key(e), 0) + 1
+    dup = sorted(k for k, c in seen.items() if c > 1)
+    if dup:
+        raise ValueError(f"episodes repeat starts {dup[:3]}{' ...' if len(dup) > 3 else ''}")
 
 
 def merge(paths: list[Path], out: Path) -> dict:
@@ -305,9 +356,13 @@ def merge(paths: list[Path], out: Path) -> dict:
     if sorted(s for s, _ in shards) != list(range(n)):
         raise ValueError(f"merge needs shards 0..{n - 1}, got {[s for s, _ in shards]}")
     episodes = [e for p in parts for e in p["episodes"]]
-    valid = [e for e in episodes if e["outcome"] != "REFUSED"]
+    valid = [e for e in episodes if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
+    duplicate_starts(valid)
     merged = {
-        **{k: parts[0].get(k) for k in ("model", "model_id", "suite", "task")},
+        **{
+            k: parts[0].get(k)
+            for k in ("model", "model_id", "suite", "task", "seed", "layout_report")
+        },
         "summary": summarise(valid),
         "episodes": episodes,
     }
@@ -325,8 +380,46 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--out", default="results/eval_sim")
     ap.add_argument("--suite", default="libero_spatial")
     ap.add_argument("--task", type=int, default=0)
-    ap.add_argument("--episodes", type=int, default=10, help="per setting cell")
+    ap.add_argument(
+        "--episodes",
+        type=int,
+        default=10,
+        help="distinct starts per setting cell (official init states are never repeated)",
+    )
     ap.add_argument("--first-init", type=int, default=0, help="first official init state")
+    ap.add_argument(
+        "--layouts",
+        default="official",
+        choices=["official", "fresh"],
+        help="official init states, or fresh layouts from the task's placement sampler "
+        f"(seeds in [{EVAL_LAYOUT_SEEDS.start}, {EVAL_LAYOUT_SEEDS.stop}), disjoint from "
+        "para-make-demos' training seeds)",
+    )
+    ap.add_argument(
+        "--layout-seed-start",
+        type=int,
+        default=EVAL_LAYOUT_SEEDS.start,
+        help="first fresh layout seed (evaluation range)",
+    )
+    ap.add_argument(
+        "--train-demos",
+        nargs="*",
+        default=[],
+        help="demo HDF5 files the model was trained on: fresh layouts coinciding with one "
+        "are skipped; for official init states the results say which ones training saw",
+    )
+    ap.add_argument(
+        "--layout-tolerance-mm",
+        type=float,
+        default=5.0,
+        help="two layouts coincide when every object is within this distance (mm)",
+    )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="base seed: each episode is seeded from (seed, layout), whatever ran before",
+    )
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--image-size", type=int, default=224, help="render size")
     ap.add_argument(
@@ -356,12 +449,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--theta", type=float, default=0.0, help="viewpoint OOD, degrees")
     ap.add_argument("--phi", type=float, default=0.0)
+    ap.add_argument(
+        "--azimuths",
+        type=int,
+        default=1,
+        help="viewpoint: this many azimuths evenly over 360 deg (instead of --phi)",
+    )
     ap.add_argument("--positions-file", default="", help='position OOD: lines "dx dy" (m)')
     ap.add_argument(
         "--half",
         default="",
-        choices=["", "left", "right"],
-        help="position OOD on the seed's grid half (train left, test right)",
+        choices=["", "left", "right", "near", "far"],
+        help="position OOD on a half of the seed's grid (train left, test right; train "
+        "near, test far)",
     )
     ap.add_argument("--grid", type=int, default=4, help="grid per axis for --half")
     ap.add_argument("--shard", type=int, default=0)
@@ -389,7 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"para-eval-sim merge: {exc}", file=sys.stderr)
             return 2
-        print(json.dumps(m["summary"]))
+        s = m["summary"]
+        print(json.dumps(s))
+        print(f"success {format_rate(s['PLACE'], s['n'])} (95% Wilson)")
         return 0
     args = build_parser().parse_args(argv)
     if not 0 <= args.shard < args.num_shards:
@@ -400,13 +502,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         res = run_ros(args) if args.ros else run(args)
-    except (ModelLoadError, SimError, FileNotFoundError) as exc:
+    except (ModelLoadError, SimError, FileNotFoundError, LayoutError) as exc:
         print(f"para-eval-sim: {exc}", file=sys.stderr)
         return 2
     s = res["summary"]
     print(
-        f"success {s['PLACE']}/{s['n']} ({100 * s['success_rate']:.0f}%), GRASP "
-        f"{s['GRASP']}, MISS {s['MISS']}"
+        f"success {format_rate(s['PLACE'], s['n'])} (95% Wilson), GRASP {s['GRASP']}, "
+        f"MISS {s['MISS']}"
     )
     return 0
 

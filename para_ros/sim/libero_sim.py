@@ -14,17 +14,23 @@ at this API (robosuite reports xyzw; MuJoCo's own model arrays are wxyz).
 * Settings: camera orbit (theta off-axis, phi azimuth) about the table point the camera looks
   at; object shift (dx, dy) of the manipulated object, refused when objects interpenetrate.
 * Outcome: PLACE (env success), GRASP (the object was lifted, not placed), MISS.
+* Reproducibility: every reset seeds numpy's global RNG and `random` from the run's seed and
+  the layout (`layouts.episode_seed`), so an episode does not depend on the ones before it;
+  layouts are official init states (by index) or fresh ones from the task's placement sampler
+  (`fresh_layout(seed)`).
 """
 
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from para_ros.core import geometry
+from para_ros.sim.layouts import Layout, episode_seed
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -51,8 +57,8 @@ class SimConfig:
     camera_phi_deg: float = 0.0
     shift_dx: float = 0.0
     shift_dy: float = 0.0
-    # LIBERO places fixtures (cabinet, stove) with numpy's global RNG when the environment is
-    # built: without a seed two processes render the same init state differently.
+    # Base seed of the run. LIBERO places fixtures (cabinet, stove) with numpy's global RNG at
+    # every reset; reset() seeds that RNG per episode from (seed, layout): layouts.episode_seed.
     seed: int = 0
 
 
@@ -81,6 +87,19 @@ def orbit_pose(T_world_cam: np.ndarray, pivot: np.ndarray, theta: float, phi: fl
     return out
 
 
+def official_count(suite: str, task_id: int) -> int:
+    """Number of official init states of a task (reads LIBERO's file; no simulator)."""
+    from libero.libero import benchmark
+
+    suites = benchmark.get_benchmark_dict()
+    if suite not in suites:
+        raise SimError(f"unknown LIBERO suite {suite!r}; known: {sorted(suites)}")
+    s = suites[suite]()
+    if not 0 <= task_id < s.n_tasks:
+        raise SimError(f"{suite} has tasks 0..{s.n_tasks - 1}, got {task_id}")
+    return len(s.get_task_init_states(task_id))
+
+
 class LiberoSim:
     def __init__(self, cfg: SimConfig = SimConfig()):
         from libero.libero import benchmark, get_libero_path
@@ -99,6 +118,7 @@ class LiberoSim:
             get_libero_path("bddl_files"), self.task.problem_folder, self.task.bddl_file
         )
         np.random.seed(cfg.seed)  # noqa: NPY002 - LIBERO draws from the global RNG
+        random.seed(cfg.seed)
         self.env = OffScreenRenderEnv(
             bddl_file_name=bddl,
             camera_heights=cfg.image_size,
@@ -121,12 +141,81 @@ class LiberoSim:
         self.step_count = 0
         self._lifted = False
         self._obs: dict = {}
+        self._official: list[Layout] | None = None
+        self.layout: Layout | None = None
+        self.episode_seed: int | None = None
+
+    # -- layouts ------------------------------------------------------------------------
+    def _object_xy(self) -> dict:
+        """{movable object: (x, y)} world metres in the current state."""
+        model, data = self.sim.model, self.sim.data
+        out = {}
+        for name, obj in self.env.env.objects_dict.items():
+            p = data.body_xpos[model.body_name2id(obj.root_body)]
+            out[name] = (float(p[0]), float(p[1]))
+        return out
+
+    def official_layouts(self) -> list[Layout]:
+        """The task's official init states as layouts (object positions measured once)."""
+        if self._official is None:
+            out = []
+            for i, st in enumerate(self.init_states):
+                self.env.set_init_state(st)
+                out.append(Layout("official", i, np.asarray(st), self._object_xy()))
+            self._official = out
+        return self._official
+
+    def fresh_layout(self, seed: int) -> Layout:
+        """A new layout from the task's own placement sampler (numpy's global RNG seeded with
+        `seed`): the objects' state and the fixtures' placement, as LIBERO's reset draws them
+        (the official init states were recorded the same way)."""
+        self.official_layouts()  # measured before: never between a seed and its reset
+        np.random.seed(seed)  # noqa: NPY002 - LIBERO's samplers draw from the global RNG
+        random.seed(seed)
+        self.env.reset()
+        model = self.sim.model
+        fixtures = {}
+        for obj in self.env.env.fixtures_dict.values():
+            bid = model.body_name2id(obj.root_body)
+            fixtures[obj.root_body] = (model.body_pos[bid].copy(), model.body_quat[bid].copy())
+        state = self.sim.get_state().flatten().copy()
+        return Layout("fresh", int(seed), state, self._object_xy(), fixtures)
+
+    def _layout(self, init_state: int | Layout) -> Layout:
+        if isinstance(init_state, Layout):
+            return init_state
+        n = len(self.init_states)
+        if not 0 <= int(init_state) < n:
+            raise SimError(
+                f"{self.cfg.suite} task {self.cfg.task_id} has official init states 0..{n - 1}, "
+                f"got {init_state} (fresh layouts: --layouts fresh)"
+            )
+        return self.official_layouts()[int(init_state)]
 
     # -- episode ------------------------------------------------------------------------
-    def reset(self, init_state: int = 0) -> SimObs:
+    def reset(self, init_state: int | Layout = 0, seed: int | None = None) -> SimObs:
+        """Start an episode from an official init state (index) or a Layout. The global RNGs
+        are seeded right before the environment's reset with `seed`, by default
+        layouts.episode_seed(cfg.seed, layout.key) (kept in `self.episode_seed`)."""
         cfg = self.cfg
+        self.episode_seed = None
+        layout = self._layout(init_state)
+        self.episode_seed = episode_seed(cfg.seed, layout.key) if seed is None else int(seed)
+        np.random.seed(self.episode_seed)  # noqa: NPY002 - LIBERO draws from the global RNG
+        random.seed(self.episode_seed)
         self.env.reset()
-        self._obs = self.env.set_init_state(self.init_states[init_state % len(self.init_states)])
+        # robosuite keeps the gripper's last command across soft resets (hard_reset=False):
+        # start every episode from a fresh environment's (zeros), else it leaks into the next
+        gripper = self.env.env.robots[0].gripper
+        gripper.current_action = np.zeros_like(gripper.current_action)
+        if layout.fixtures:
+            model = self.sim.model
+            for body, (pos, quat) in layout.fixtures.items():
+                bid = model.body_name2id(body)
+                model.body_pos[bid] = pos
+                model.body_quat[bid] = quat
+        self._obs = self.env.set_init_state(layout.state)
+        self.layout = layout
         self._apply_camera()
         if cfg.shift_dx or cfg.shift_dy:
             self._shift_object(cfg.shift_dx, cfg.shift_dy)

@@ -1,73 +1,138 @@
-"""`para-eval-matrix`: models x settings -> closed-loop success table (markdown + JSON).
+"""`para-eval-matrix`: the card's closed-loop table, models x settings, every cell with N and
+its 95% Wilson interval (markdown + JSON + a PNG of success against θ and shift distance).
 
-    para-eval-matrix --models a.onnx b.onnx --settings in_distribution viewpoint position \\
-        --episodes 10 -o results/matrix
+    para-eval-matrix --models model.onnx --episodes 10 -o results/matrix \\
+        --split-models right=left_half.onnx far=near_half.onnx
 
-Settings (seed protocol): in_distribution (official init states); viewpoint (camera orbited by
---theta deg at azimuth --phi); position (object shifts: --positions-file, else the right half
-of the seed's grid, --half right). Each cell is one para-eval-sim run (in-process); cells can
-be spread over machines with para-eval-sim --shard and merged, then tabulated with --from.
+Settings (rows; each is one in-process para-eval-sim run per cell):
+  official   the official init states --first-init .. + --episodes (the note says whether
+             --train-demos started from them)
+  fresh      --episodes fresh layouts from the task's sampler (evaluation seed range)
+  viewpoint  for each θ of --thetas (deg): --episodes official init states x --azimuths
+             azimuths evenly over 360 deg (camera orbited about the table point it looks at)
+  position   for each half of --halves (right: the seed's left->right split; far: near->far),
+             --episodes init states x the half's --grid shifts; --split-models HALF=ONNX runs
+             that row with the model trained on the other half
+  shift      for each distance of --shifts-cm: the manipulated object moved by it in
+             --shift-directions directions; shifts that make objects interpenetrate are
+             refused and counted apart (not in N)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-SETTINGS = ("in_distribution", "viewpoint", "position")
+from para_ros.core.stats import format_rate
+
+SETTINGS = ("official", "fresh", "viewpoint", "position", "shift")
 
 
-def cell_args(model: str, setting: str, args, out: Path) -> list[str]:
-    a = [
-        "--model",
-        model,
-        "-o",
-        str(out),
-        "--episodes",
-        str(args.episodes),
-        "--task",
-        str(args.task),
-        "--suite",
-        args.suite,
-        "--max-steps",
-        str(args.max_steps),
-        "--image-size",
-        str(args.image_size),
+def cell_runs(args) -> list[dict]:
+    """Every row of the table before models: setting, label, x (θ deg or shift cm, else
+    None) and the para-eval-sim arguments of the row's run."""
+    rows = []
+    for setting in args.settings:
+        if setting == "official":
+            rows.append({"setting": setting, "label": "official init states", "x": 0.0, "a": []})
+        elif setting == "fresh":
+            a = ["--layouts", "fresh", "--layout-seed-start", str(args.layout_seed_start)]
+            rows.append({"setting": setting, "label": "fresh layouts", "x": None, "a": a})
+        elif setting == "viewpoint":
+            for t in args.thetas:
+                a = ["--theta", str(t), "--azimuths", str(args.azimuths)]
+                label = f"θ = {t:g}° x {args.azimuths} azimuths"
+                rows.append({"setting": setting, "label": label, "x": float(t), "a": a})
+        elif setting == "position":
+            for half in args.halves:
+                a = ["--half", half, "--grid", str(args.grid)]
+                rows.append({"setting": setting, "label": f"half {half}", "x": None, "a": a})
+        elif setting == "shift":
+            for d in args.shifts_cm:
+                rows.append(
+                    {"setting": setting, "label": f"shift {d:g} cm", "x": float(d), "d": d}
+                )
+    return rows
+
+
+def write_shifts(path: Path, dist_cm: float, directions: int) -> Path:
+    """A positions file: `directions` shifts of `dist_cm` evenly over 360 deg ("dx dy", m)."""
+    lines = [f"# {dist_cm:g} cm in {directions} directions: dx dy (m)"]
+    for k in range(directions):
+        a = 2 * math.pi * k / directions
+        lines.append(f"{dist_cm / 100 * math.cos(a):.6f} {dist_cm / 100 * math.sin(a):.6f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per (model, cell) with N, outcomes and the 95% Wilson interval."""
+    lines = [
+        "| model | setting | cell | N | PLACE | GRASP | MISS | refused | success [95% CI] |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    if setting == "viewpoint":
-        a += ["--theta", str(args.theta), "--phi", str(args.phi)]
-    elif setting == "position":
-        a += (
-            ["--positions-file", args.positions_file]
-            if args.positions_file
-            else ["--half", "right", "--grid", str(args.grid)]
+    for r in rows:
+        s = r["summary"]
+        lines.append(
+            f"| {r['model']} | {r['setting']} | {r['label']} | {s['n']} | {s['PLACE']} | "
+            f"{s['GRASP']} | {s['MISS']} | {r['refused']} | {format_rate(s['PLACE'], s['n'])} |"
         )
-    if args.gif:
-        a.append("--gif")
-    return a
-
-
-def table(cells: dict[str, dict[str, dict]], settings: list[str]) -> str:
-    head = "| model | " + " | ".join(settings) + " |"
-    lines = [head, "|---" * (len(settings) + 1) + "|"]
-    for model, row in cells.items():
-        vals = []
-        for s in settings:
-            c = row.get(s)
-            if not c:
-                vals.append("NOT MEASURED")
-                continue
-            vals.append(
-                f"**{100 * c['success_rate']:.0f}%** (n={c['n']}; GRASP {c['GRASP']}, "
-                f"MISS {c['MISS']})"
-            )
-        lines.append(f"| {Path(model).stem} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def plot(rows: list[dict], path: Path) -> Path | None:
+    """PNG: success (with its 95% interval) against θ and against shift distance, one line
+    per model; the official init states are the 0 point of both. None when no such rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("viewpoint", "camera orbit θ (deg)"), ("shift", "object shift (cm)")]
+    if not any(r["setting"] in ("viewpoint", "shift") for r in rows):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (setting, xlabel) in zip(axes, panels, strict=True):
+        for model in dict.fromkeys(r["model"] for r in rows):
+            pts = sorted(
+                (r["x"], r["summary"])
+                for r in rows
+                if r["model"] == model and r["setting"] in (setting, "official")
+            )
+            if not any(r["setting"] == setting for r in rows if r["model"] == model):
+                continue
+            x = [p[0] for p in pts]
+            y = [100 * p[1]["success_rate"] for p in pts]
+            err = [
+                [100 * (p[1]["success_rate"] - p[1]["ci95"][0]) for p in pts],
+                [100 * (p[1]["ci95"][1] - p[1]["success_rate"]) for p in pts],
+            ]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=model)
+            for xi, yi, p in zip(x, y, pts, strict=True):
+                ax.annotate(
+                    f"n={p[1]['n']}",
+                    (xi, yi),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("success (%), 95% Wilson interval")
+        ax.set_ylim(-5, 105)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="para-eval-matrix",
         description=__doc__,
@@ -75,35 +140,112 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--models", nargs="+", required=True)
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
-    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--episodes", type=int, default=10, help="starts per cell")
+    ap.add_argument("--first-init", type=int, default=0)
     ap.add_argument("--suite", default="libero_spatial")
     ap.add_argument("--task", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--image-size", type=int, default=224)
-    ap.add_argument("--theta", type=float, default=20.0)
-    ap.add_argument("--phi", type=float, default=0.0)
-    ap.add_argument("--positions-file", default="")
-    ap.add_argument("--grid", type=int, default=4)
+    ap.add_argument("--thetas", nargs="+", type=float, default=[5, 10, 15, 20, 25])
+    ap.add_argument("--azimuths", type=int, default=8)
+    ap.add_argument("--halves", nargs="+", default=["right", "far"])
+    ap.add_argument("--grid", type=int, default=4, help="position: grid per axis")
+    ap.add_argument(
+        "--split-models",
+        nargs="*",
+        default=[],
+        help="HALF=ONNX: the position row of HALF runs this model (trained on the other half)",
+    )
+    ap.add_argument("--shifts-cm", nargs="+", type=float, default=[3, 6, 10])
+    ap.add_argument("--shift-directions", type=int, default=8)
+    ap.add_argument("--layout-seed-start", type=int, default=1_000_000)
+    ap.add_argument("--train-demos", nargs="*", default=[], help="see para-eval-sim")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gif", action="store_true", help="a GIF of one episode per cell")
     ap.add_argument("-o", "--out", default="results/matrix")
-    args = ap.parse_args(argv)
-    from para_ros.sim.evaluate import build_parser, run
+    return ap
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from para_ros.sim.evaluate import build_parser as eval_parser
+    from para_ros.sim.evaluate import run
+    from para_ros.sim.layouts import LayoutError
+    from para_ros.sim.libero_sim import SimError
+
+    bad = [s for s in args.split_models if "=" not in s or s.split("=")[0] not in args.halves]
+    if bad:
+        print(
+            f"para-eval-matrix: --split-models wants HALF=ONNX with HALF in --halves "
+            f"{args.halves}, got {bad[0]!r}",
+            file=sys.stderr,
+        )
+        return 2
+    split = dict(s.split("=", 1) for s in args.split_models)
     out = Path(args.out)
-    cells: dict[str, dict[str, dict]] = {}
+    models = [*args.models, *split.values()]
+    missing = [m for m in models if not Path(m).is_file()]
+    if missing:
+        print(f"para-eval-matrix: model {missing[0]} does not exist", file=sys.stderr)
+        return 2
+    common = [
+        "--episodes", str(args.episodes), "--first-init", str(args.first_init),
+        "--task", str(args.task), "--suite", args.suite, "--max-steps", str(args.max_steps),
+        "--image-size", str(args.image_size), "--seed", str(args.seed),
+    ]  # fmt: skip
+    if args.train_demos:
+        common += ["--train-demos", *args.train_demos]
+    rows = []
     for model in args.models:
-        if not Path(model).is_file():
-            print(f"para-eval-matrix: model {model} does not exist", file=sys.stderr)
-            return 2
-        for setting in args.settings:
-            cell_out = out / Path(model).stem / setting
-            res = run(build_parser().parse_args(cell_args(model, setting, args, cell_out)))
-            cells.setdefault(model, {})[setting] = res["summary"]
-            print(f"{Path(model).stem} / {setting}: {res['summary']}", flush=True)
+        for k, cell in enumerate(cell_runs(args)):
+            m = model
+            if cell["setting"] == "position":
+                m = split.get(cell["a"][1], model)
+            cell_out = out / Path(m).stem / f"{k:02d}_{cell['setting']}"
+            a = list(cell.get("a", []))
+            if cell["setting"] == "shift":
+                pos = write_shifts(cell_out / "positions.txt", cell["d"], args.shift_directions)
+                a = ["--positions-file", str(pos)]
+            a += ["--gif"] if args.gif else []
+            try:
+                res = run(
+                    eval_parser().parse_args(["--model", m, "-o", str(cell_out), *common, *a])
+                )
+            except (SimError, LayoutError) as exc:
+                print(f"para-eval-matrix: {cell['label']}: {exc}", file=sys.stderr)
+                return 2
+            row = {
+                "model": Path(m).stem,
+                "model_path": m,
+                "setting": cell["setting"],
+                "label": cell["label"],
+                "x": cell["x"],
+                "summary": res["summary"],
+                "refused": sum(e.get("outcome") == "REFUSED" for e in res["episodes"]),
+                "layout_report": res.get("layout_report"),
+                "results": str(cell_out / "results_shard0of1.json"),
+            }
+            rows.append(row)
+            s = res["summary"]
+            print(
+                f"{row['model']} / {row['label']}: {format_rate(s['PLACE'], s['n'])}", flush=True
+            )
     out.mkdir(parents=True, exist_ok=True)
-    md = f"# Closed-loop success, {args.suite} task {args.task}\n\n" + table(cells, args.settings)
+    md = f"# Closed-loop success, {args.suite} task {args.task}\n\n" + table(rows)
+    official = [r for r in rows if r["setting"] == "official"]
+    for r in official:
+        rep = r["layout_report"] or {}
+        md += f"\nOfficial init states ({r['model']}): " + (
+            f"training demos started from {len(rep['seen_in_training'])} of them "
+            f"(within {rep['tolerance_mm']} mm)."
+            if rep.get("training_checked")
+            else "not checked against the training demos (no --train-demos)."
+        )
+    png = plot(rows, out / "success.png")
+    if png:
+        md += f"\n\n![success against θ and shift]({png.name})\n"
     (out / "matrix.md").write_text(md)
-    (out / "matrix.json").write_text(json.dumps(cells, indent=1))
+    (out / "matrix.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1))
     print(md)
     return 0
 

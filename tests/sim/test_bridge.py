@@ -73,6 +73,8 @@ def test_lockstep_episode_matches_in_process(exported, tmp_path, ros_env):
     ep = res["episodes"][0]
     assert ep["outcome"] in ("PLACE", "GRASP", "MISS") and ep["steps"] == STEPS
     assert ep["outcome"] == local["outcome"]
+    # the same per-episode seed (layouts.episode_seed) and layout in both
+    assert ep["seed"] == local["seed"] and ep["layout"] == local["layout"]
     np.testing.assert_allclose(np.array(ep["targets"]), np.array(local["targets"]), atol=1e-9)
     assert ep["held_steps"] == local["refused_steps"]
     assert res["summary"]["n"] == 1

@@ -8,7 +8,7 @@ from para_ros.sim.evaluate import main as eval_main
 from para_ros.sim.matrix import main as matrix_main
 
 
-def test_shards_merge_to_the_whole_run(exported, tmp_path):
+def test_shards_merge_to_the_whole_run(exported, tmp_path, capsys):
     onnx_path, _, _ = exported
     common = [
         "--model",
@@ -33,43 +33,51 @@ def test_shards_merge_to_the_whole_run(exported, tmp_path):
     assert merged["summary"]["n"] == 2
     assert sum(merged["summary"][k] for k in ("PLACE", "GRASP", "MISS")) == 2
     assert eval_main(["merge", str(parts[0]), "-o", str(tmp_path / "bad.json")]) == 2
+    # a shard given twice would count its starts twice: refused, N counts distinct starts
+    twice = ["merge", str(parts[0]), *map(str, parts), "-o", str(tmp_path / "twice.json")]
+    assert eval_main(twice) == 2
+    assert "repeat starts" in capsys.readouterr().err
+    s = merged["summary"]
+    assert s["distinct_starts"] == 2 and s["ci95"][0] <= s["success_rate"] <= s["ci95"][1]
 
 
-def test_matrix_table(exported, tmp_path, capsys):
+def test_matrix_rows_with_intervals_and_plot(exported, tmp_path):
+    import shutil
+
     onnx_path, _, _ = exported
-    assert (
-        matrix_main(
-            [
-                "--models",
-                str(onnx_path),
-                "--episodes",
-                "1",
-                "--max-steps",
-                "2",
-                "--image-size",
-                "64",
-                "--theta",
-                "15",
-                "--positions-file",
-                str(_positions(tmp_path)),
-                "-o",
-                str(tmp_path / "m"),
-            ]
-        )
-        == 0
-    )
+    split = tmp_path / "half_model.onnx"
+    shutil.copy(onnx_path, split)
+    args = ["--models", str(onnx_path), "--episodes", "1", "--max-steps", "2"]
+    args += ["--image-size", "64", "--thetas", "10", "--azimuths", "2", "--halves", "right"]
+    args += ["--grid", "2", "--split-models", f"right={split}", "--shifts-cm", "3"]
+    args += ["--shift-directions", "2", "-o", str(tmp_path / "m")]
+    assert matrix_main(args) == 0
+    out = json.loads((tmp_path / "m" / "matrix.json").read_text())
+    rows = {r["label"]: r for r in out["rows"]}
+    assert list(rows) == [
+        "official init states",
+        "fresh layouts",
+        "θ = 10° x 2 azimuths",
+        "half right",
+        "shift 3 cm",
+    ]
+    assert rows["θ = 10° x 2 azimuths"]["summary"]["n"] == 2  # 1 init state x 2 azimuths
+    assert rows["half right"]["model"] == "half_model"  # the split's own model
+    # 2 shifts of 3 cm: each ran or was refused, never both, never counted twice
+    shift = rows["shift 3 cm"]
+    assert shift["summary"]["n"] + shift["refused"] == 2
+    assert rows["fresh layouts"]["layout_report"]["layout_seeds"] == [1_000_000]
     md = (tmp_path / "m" / "matrix.md").read_text()
-    assert "| model | in_distribution | viewpoint | position |" in md
-    assert md.count("(n=1;") == 2 and "(n=2;" in md  # position: 2 shifts x 1 episode
-    cells = json.loads((tmp_path / "m" / "matrix.json").read_text())
-    row = cells[str(onnx_path)]
-    assert row["viewpoint"]["n"] == 1 and row["position"]["n"] == 2
+    for r in out["rows"]:
+        s = r["summary"]
+        lo, hi = s["ci95"]
+        assert 0.0 <= lo <= s["success_rate"] <= hi <= 1.0
+        assert f"| {r['label']} | {s['n']} | {s['PLACE']} |" in md
+    assert "not checked against the training demos" in md
+    from PIL import Image
 
-
-def _positions(tmp_path):
-    p = tmp_path / "positions.txt"
-    p.write_text("# dx dy (m)\n0.0 0.02\n-0.02 0.03\n")
-    return p
+    png = Image.open(tmp_path / "m" / "success.png")
+    assert png.size[0] > 500 and png.size[1] > 300
 
 
 def test_ros_mode_executes_the_same_targets_as_in_process(

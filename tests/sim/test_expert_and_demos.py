@@ -34,3 +34,24 @@ def test_demos_round_trip_through_the_training_reader(tmp_path):
     uv, depth = geometry.project(ep.eef_pos, ep.K_at(0), ep.T_world_cam_at(0))
     assert (depth > 0).all() and geometry.in_image(uv, (64, 64)).all()
     assert np.allclose(np.diff(ep.time), 1 / 20.0)
+
+
+def test_fresh_layout_demos_record_training_seeds(tmp_path, capsys):
+    from para_ros.sim.layouts import EVAL_LAYOUT_SEEDS, TRAIN_LAYOUT_SEEDS, training_layouts
+
+    out = tmp_path / "fresh.hdf5"
+    args = ["-o", str(out), "--episodes", "1", "--image-size", "64", "--no-progress"]
+    assert make_demos([*args, "--layouts", "fresh", "--layout-seed-start", "20"]) == 0
+    ep = load_episodes(out)[0]
+    lay = ep.meta["layout"]
+    assert lay["source"] == "fresh" and lay["index"] == 20 and lay["index"] in TRAIN_LAYOUT_SEEDS
+    assert ep.meta["init_state"] is None and isinstance(ep.meta["seed"], int)
+    assert set(lay["object_xy"]) >= {"akita_black_bowl_1", "plate_1"}
+    [(key, xy)] = training_layouts([str(out)], official=[])
+    assert "fresh:20" in key and xy == lay["object_xy"]
+    # evaluation seeds are refused for training, before any simulator is built
+    bad = tmp_path / "bad.hdf5"
+    start = str(EVAL_LAYOUT_SEEDS.start)
+    assert make_demos(["-o", str(bad), "--layouts", "fresh", "--layout-seed-start", start]) == 2
+    assert "train layout seeds must lie in [0, 1000000)" in capsys.readouterr().err
+    assert not bad.exists()

@@ -1,0 +1,35 @@
+"""The model card reports every success rate with N and its 95% Wilson interval, and takes
+the held-out table from para-eval-matrix's JSON (one renderer for both)."""
+
+from __future__ import annotations
+
+import json
+
+from para_ros.core.stats import format_rate, wilson_interval
+from para_ros.resources import DEFAULT_MODEL
+from para_ros.sim.evaluate import summarise
+from para_training.model_card import render_markdown
+from tests.ros_helpers.env import REPO
+
+CARD = REPO / "models" / DEFAULT_MODEL / "card.json"
+
+
+def test_card_rates_carry_n_and_wilson_interval(tmp_path):
+    card = json.loads(CARD.read_text())
+    # a matrix.json as para-eval-matrix writes it, from the shipped evaluation's episodes
+    eps = json.loads((CARD.parent / "eval_in_distribution.json").read_text())["episodes"]
+    summary = summarise([e for e in eps if e["outcome"] in ("PLACE", "GRASP", "MISS")])
+    row = {"model": "m", "setting": "official", "label": "official init states", "x": 0.0}
+    matrix = tmp_path / "matrix.json"
+    matrix.write_text(json.dumps({"rows": [{**row, "summary": summary, "refused": 0}]}))
+    md = render_markdown({**card, "matrix": str(matrix)})
+    for track in card["tracks"].values():
+        cl = track["closed_loop"]
+        text = format_rate(cl["PLACE"], cl["n"])
+        lo, hi = wilson_interval(cl["PLACE"], cl["n"])
+        assert f"[{100 * lo:.0f}–{100 * hi:.0f}%]" in text
+        assert f"| {cl['n']} | {cl['PLACE']} | {cl['GRASP']} | {cl['MISS']} | {text} |" in md
+    assert "## Held-out closed loop (para-eval-matrix)" in md
+    assert f"| official init states | {summary['n']} | {summary['PLACE']} |" in md
+    assert format_rate(summary["PLACE"], summary["n"]) in md
+    assert summary["distinct_starts"] == summary["n"]
