@@ -170,15 +170,79 @@ def parity(onnx_path: str | Path, ckpt_dir: str | Path, batch: int = 3, seed: in
     return report
 
 
-def quantize_int8(onnx_path: str | Path, out: str | Path) -> Path:
-    """Dynamic int8 quantisation of the weights (activations stay float)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+INT8_MODES = ("dynamic", "static")
+
+
+def activation_matmuls(model) -> list[str]:
+    """Names of the MatMul nodes whose second input is not a weight (attention's q k^T and
+    p v): int8 on them costs accuracy and, on CPU, time (QLinearSoftmax around them)."""
+    consts = {i.name for i in model.graph.initializer}
+    consts |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] not in consts]
+
+
+class FrameReader:
+    """onnxruntime.quantization CalibrationDataReader over real frames (one per batch)."""
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.k = 0
+
+    def get_next(self):
+        if self.k >= len(self.frames):
+            return None
+        self.k += 1
+        return self.frames.feeds(self.k - 1)
+
+    def rewind(self):
+        self.k = 0
+
+
+def quantize_int8(
+    onnx_path: str | Path,
+    out: str | Path,
+    mode: str = "dynamic",
+    frames=None,
+    per_channel: bool = True,
+) -> Path:
+    """int8 weights of the MatMuls with a weight operand (ViT and head linears); attention's
+    activation x activation MatMuls, convolutions (ConvInteger is slower than fp32 Conv on
+    CPU: profiled), softmax and the decode stay float.
+
+    dynamic  activations quantised per call from their own range (no calibration)
+    static   QDQ with activation ranges calibrated on `frames` (para_training.real_frames,
+             frames of the training data); ORT runs QLinearMatMul / fused int8 kernels
+    """
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     from para_ros.core.onnx_metadata import read_spec
 
+    if mode not in INT8_MODES:
+        raise ValueError(f"unknown int8 mode {mode!r}; known: {list(INT8_MODES)}")
     spec = read_spec(onnx_path)
     out = Path(out)
-    quantize_dynamic(str(onnx_path), str(out), weight_type=QuantType.QInt8)
+    exclude = activation_matmuls(onnx.load(str(onnx_path)))
+    common = dict(
+        per_channel=per_channel,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=exclude,
+        weight_type=QuantType.QInt8,
+        extra_options={"MatMulConstBOnly": True},
+    )
+    if mode == "dynamic":
+        quantize_dynamic(str(onnx_path), str(out), **common)
+    else:
+        if frames is None or len(frames) == 0:
+            raise ValueError("static int8 needs calibration frames (para_training.real_frames)")
+        quantize_static(
+            str(onnx_path),
+            str(out),
+            FrameReader(frames),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            **common,
+        )
     write_spec(out, spec.replace(model=dataclasses.replace(spec.model, model_id=out.stem)))
     return out
 
