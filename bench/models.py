@@ -21,4 +21,13 @@ def build_checkpoint(preset: str, out_dir: str | Path, seed: int = 0):
     eps = make_episodes(2, n_frames=10, image_hw=(data.image_height, data.image_width))
     spec, _ = make_spec(eps, data, p["model"], log=lambda *_: None)
     model = ckpt.build_model(spec).eval()
+    # Trained models have non-zero biases and O(1) LayerScale: random init's zero biases would
+    # let graph optimisers drop the bias adds and flatter the optimised variants.
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+            elif name.endswith("gamma"):
+                p.copy_(0.5 + torch.rand(p.shape, generator=g))
     return ckpt.save_checkpoint(Path(out_dir) / f"{preset}_ck", model, spec)

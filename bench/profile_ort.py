@@ -80,7 +80,12 @@ def profile(path: str | Path, runs: int = 20, warmup: int = 3) -> dict:
     total = sum(by_op.values()) / n
     ops = sorted(
         (
-            {"op": k, "ms": v / n, "share": v / n / total if total else 0.0, "nodes": len(nodes[k])}
+            {
+                "op": k,
+                "ms": v / n,
+                "share": v / n / total if total else 0.0,
+                "nodes": len(nodes[k]),
+            }
             for k, v in by_op.items()
         ),
         key=lambda r: -r["ms"],
@@ -117,7 +122,9 @@ def export_preset(preset: str, out_dir: Path) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     ap.add_argument("models", nargs="*", help=".onnx files")
     ap.add_argument("--preset", action="append", default=[], help="export this preset first")
     ap.add_argument("--optimized", action="store_true", help="also profile the optimised graph")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from para_ros.core.contract import ExecutorSpec, PolicySpec, TensorSpec
@@ -67,6 +68,115 @@ class ExportWrapper(nn.Module):
         return voxel, conf, grip.argmax(-1), rot_bin, grip, rot, heat
 
 
+# -- export-friendly rewrites (same function, fewer and fusable ONNX nodes) ------------------
+# Profiled on vits224/libero128 (bench/profile_ort.py): besides the GEMMs, the time goes to
+# many small nodes: the LayerScale Muls, attention's q and k each scaled by sqrt(scale) and k
+# transposed through Shape/Slice/Concat/Reshape, and nn.MultiheadAttention's generic path.
+
+
+def _vit_attention_forward(self, x, attn_mask=None, is_causal=False):
+    """timm Attention with the 1/sqrt(d) scale folded into the q weights (see
+    export_friendly): plain q k^T -> softmax -> v, which ORT fuses (FusedMatMul transB)."""
+    if attn_mask is not None or is_causal:
+        raise ValueError("export_friendly attention has no mask")
+    B, N, C = x.shape
+    qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)  # (B, h, N, hd) each
+    attn = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+    return self.proj((attn @ v).transpose(1, 2).reshape(B, N, C))
+
+
+def _mha_forward(
+    self,
+    query,
+    key,
+    value,
+    key_padding_mask=None,
+    need_weights=False,
+    attn_mask=None,
+    average_attn_weights=True,
+    is_causal=False,
+):
+    """nn.MultiheadAttention (batch_first, no masks) with the scale folded into the q rows of
+    in_proj: one packed qkv Linear for self-attention, q + packed kv for cross-attention."""
+    if key_padding_mask is not None or attn_mask is not None or is_causal:
+        raise ValueError("export_friendly MultiheadAttention has no masks")
+    B, L, D = query.shape
+    h = self.num_heads
+    hd = D // h
+    if query is key and key is value:
+        qkv = F.linear(query, self.export_in_w, self.export_in_b)
+        q, k, v = qkv.reshape(B, L, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
+    else:
+        S = key.shape[1]
+        q = F.linear(query, self.export_in_w[:D], self.export_in_b[:D])
+        q = q.reshape(B, L, h, hd).transpose(1, 2)
+        kv = F.linear(key, self.export_in_w[D:], self.export_in_b[D:])
+        k, v = kv.reshape(B, S, 2, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
+    attn = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # (B, h, L, S)
+    out = (attn @ v).transpose(1, 2).reshape(B, L, D)
+    return self.out_proj(out), None
+
+
+def export_friendly(model: nn.Module) -> nn.Module:
+    """A copy of `model` computing the same function with an export-friendly graph:
+    LayerScale folded into the preceding Linear, attention scale folded into q weights,
+    attention written as plain matmul/softmax/matmul (timm ViT blocks and the head's
+    nn.MultiheadAttention). Float results agree with the original to rounding (~1e-6)."""
+    import copy
+    import types
+
+    from timm.layers import LayerScale
+    from timm.models.vision_transformer import Attention, Block
+
+    m = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, Block):
+                for ls, lin in (
+                    (mod.ls1, mod.attn.proj),
+                    (mod.ls2, getattr(mod.mlp, "fc2", None)),
+                ):
+                    if isinstance(ls, LayerScale) and isinstance(lin, nn.Linear):
+                        lin.weight.mul_(ls.gamma[:, None])
+                        if lin.bias is not None:
+                            lin.bias.mul_(ls.gamma)
+                        if ls is mod.ls1:
+                            mod.ls1 = nn.Identity()
+                        else:
+                            mod.ls2 = nn.Identity()
+            plain_vit = (
+                type(mod) is Attention
+                and isinstance(mod.q_norm, nn.Identity)
+                and isinstance(mod.k_norm, nn.Identity)
+                and isinstance(getattr(mod, "norm", nn.Identity()), nn.Identity)
+                and getattr(mod, "gate", None) is None
+            )
+            if plain_vit:
+                C = mod.num_heads * mod.head_dim
+                mod.qkv.weight[:C].mul_(mod.scale)
+                if mod.qkv.bias is not None:
+                    mod.qkv.bias[:C].mul_(mod.scale)
+                mod.forward = types.MethodType(_vit_attention_forward, mod)
+            elif (
+                isinstance(mod, nn.MultiheadAttention)
+                and mod.batch_first
+                and mod._qkv_same_embed_dim
+                and mod.in_proj_bias is not None
+                and mod.bias_k is None
+            ):
+                D = mod.embed_dim
+                scale = (D // mod.num_heads) ** -0.5
+                w = mod.in_proj_weight.detach().clone()
+                b = mod.in_proj_bias.detach().clone()
+                w[:D] *= scale
+                b[:D] *= scale
+                mod.register_buffer("export_in_w", w)
+                mod.register_buffer("export_in_b", b)
+                mod.forward = types.MethodType(_mha_forward, mod)
+    return m
+
+
 def io_specs(spec: PolicySpec, cfg) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     H, W, T = spec.image.height, spec.image.width, spec.window.steps
     Hg, Wg = spec.grid.height, spec.grid.width
@@ -106,13 +216,15 @@ def export_onnx(
     out: str | Path,
     model_id: str = "",
     executor: ExecutorSpec | None = None,
+    friendly: bool = True,
 ) -> PolicySpec:
     """Export the checkpoint to ONNX with its PolicySpec inside; `executor` records the
-    setting the model is to be executed with (default: the checkpoint's)."""
+    setting the model is to be executed with (default: the checkpoint's); `friendly`: the
+    export_friendly rewrite of the model (False: the model's own modules, as before)."""
     model, spec = load_model(ckpt_dir)
     if executor is not None:
         spec = spec.replace(executor=executor)
-    wrapper = ExportWrapper(model, spec).eval()
+    wrapper = ExportWrapper(export_friendly(model) if friendly else model, spec).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".onnx.partial")
@@ -147,19 +259,25 @@ def export_onnx(
     return spec
 
 
+def ort_session(path: str | Path, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def parity(onnx_path: str | Path, ckpt_dir: str | Path, batch: int = 3, seed: int = 1) -> dict:
     """ORT (CPU) vs PyTorch on random inputs: relative error of the float outputs and
     agreement of the argmax outputs."""
-    import onnxruntime as ort
-
     model, spec = load_model(ckpt_dir)
     wrapper = ExportWrapper(model, spec).eval()
     image, start = example_inputs(spec, batch, seed)
     with torch.no_grad():
         ref = [t.numpy() for t in wrapper(image, start)]
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(onnx_path)
     got = sess.run(list(OUTPUT_NAMES), {"image": image.numpy(), "start_keypoint": start.numpy()})
     report: dict[str, float] = {}
     for name, r, g in zip(OUTPUT_NAMES, ref, got, strict=True):
@@ -168,6 +286,40 @@ def parity(onnx_path: str | Path, ckpt_dir: str | Path, batch: int = 3, seed: in
         else:
             report[f"{name}_agreement"] = float((r == g).mean())
     return report
+
+
+def torch_outputs(ckpt_dir: str | Path, frames) -> list[list[np.ndarray]]:
+    """The checkpoint's PyTorch outputs (the model as trained, not export_friendly), frame by
+    frame, batch 1, in OUTPUT_NAMES order."""
+    model, spec = load_model(ckpt_dir)
+    wrapper = ExportWrapper(model, spec).eval()
+    out = []
+    with torch.no_grad():
+        for k in range(len(frames)):
+            f = frames.feeds(k)
+            res = wrapper(torch.from_numpy(f["image"]), torch.from_numpy(f["start_keypoint"]))
+            out.append([t.numpy() for t in res])
+    return out
+
+
+def onnx_outputs(onnx_path: str | Path, frames) -> list[list[np.ndarray]]:
+    sess = ort_session(onnx_path)
+    return [sess.run(list(OUTPUT_NAMES), frames.feeds(k)) for k in range(len(frames))]
+
+
+def real_frame_parity(onnx_path: str | Path, reference, frames) -> dict:
+    """`onnx_path` vs `reference` on real frames: a checkpoint folder (PyTorch) or another
+    .onnx (e.g. int8 vs its fp32): argmax agreement, float relative error, decoded 3D
+    target distance (para_training.real_frames.compare_outputs)."""
+    from para_ros.core.onnx_metadata import read_spec
+    from para_training.real_frames import compare_outputs
+
+    reference = Path(reference)
+    if reference.is_dir():
+        ref = torch_outputs(reference, frames)
+    else:
+        ref = onnx_outputs(reference, frames)
+    return compare_outputs(read_spec(onnx_path), frames, ref, onnx_outputs(onnx_path, frames))
 
 
 INT8_MODES = ("dynamic", "static")

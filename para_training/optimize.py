@@ -1,6 +1,7 @@
 """Offline graph optimisation of an exported PARA model: one .onnx file, PolicySpec inside.
 
 Steps (each optional, in this order):
+  gelu         the exporter's 5-node erf GELU -> com.microsoft Gelu (ORT then fuses the bias)
   slim         onnxslim: constant folding, dead/duplicate node removal, shape cleanup
   transformer  onnxruntime.transformers.optimizer: fuse attention, LayerNorm, GELU, bias adds
                into ORT contrib ops (com.microsoft Attention, SkipLayerNormalization, BiasGelu)
@@ -20,7 +21,103 @@ from pathlib import Path
 
 from para_ros.core.onnx_metadata import read_spec, write_spec
 
-STEPS = ("slim", "transformer", "ort")
+STEPS = ("gelu", "slim", "transformer", "ort")
+
+
+def fuse_gelu(model) -> int:
+    """Replace the exporter's erf GELU, x * (0.5 * (1 + erf(x / sqrt 2))) in any operand order
+    (5 nodes, which ORT's GeluFusion does not match as exported), with one com.microsoft Gelu
+    node (ORT then folds a preceding bias Add into BiasGelu). Returns the number fused."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    producer = {o: n for n in g.node for o in n.output}
+
+    def scalar(name, value):
+        v = consts.get(name)
+        return v is not None and v.size == 1 and abs(float(v.reshape(())) - value) < 1e-6
+
+    def other(node, name):
+        return node.input[1] if node.input[0] == name else node.input[0]
+
+    def only(name):
+        c = consumers.get(name, [])
+        return c[0] if len(c) == 1 else None
+
+    remove, add = set(), []
+    for div in g.node:
+        if div.op_type != "Div" or not scalar(div.input[1], float(np.sqrt(2.0))):
+            continue
+        x = div.input[0]
+        erf = only(div.output[0])
+        add1 = erf and erf.op_type == "Erf" and only(erf.output[0])
+        if not (add1 and add1.op_type == "Add" and scalar(other(add1, erf.output[0]), 1.0)):
+            continue
+        m1 = only(add1.output[0])
+        if not (m1 and m1.op_type == "Mul"):
+            continue
+        a = other(m1, add1.output[0])
+        if scalar(a, 0.5):  # (0.5 * (1 + erf)) * x
+            m2 = only(m1.output[0])
+            ok = m2 is not None and m2.op_type == "Mul" and other(m2, m1.output[0]) == x
+        elif a == x:  # (x * (1 + erf)) * 0.5
+            m2 = only(m1.output[0])
+            ok = m2 is not None and m2.op_type == "Mul" and scalar(other(m2, m1.output[0]), 0.5)
+        else:  # (0.5 * x) * (1 + erf)
+            half = producer.get(a)
+            ok = (
+                half is not None
+                and half.op_type == "Mul"
+                and x in half.input
+                and scalar(other(half, x), 0.5)
+                and only(a) is m1
+            )
+            m2 = m1
+            if ok:
+                remove.add(id(half))
+        if not ok:
+            continue
+        for n in (div, erf, add1, m1, m2):
+            remove.add(id(n))
+        add.append(
+            (
+                div,
+                helper.make_node(
+                    "Gelu", [x], [m2.output[0]], domain="com.microsoft", name=f"{div.name}_gelu"
+                ),
+            )
+        )
+    if not add:
+        return 0
+    first = {id(d): node for d, node in add}
+    nodes = []
+    for n in g.node:
+        if id(n) in first:
+            nodes.append(first[id(n)])
+        if id(n) not in remove:
+            nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return len(add)
+
+
+def _gelu(src: Path, dst: Path) -> None:
+    import onnx
+
+    model = onnx.load(str(src))
+    fuse_gelu(model)
+    onnx.save(model, str(dst))
 
 
 def _slim(src: Path, dst: Path) -> None:
@@ -80,7 +177,9 @@ def optimize_onnx(
         cur = src
         for k, step in enumerate(steps):
             nxt = Path(tmp) / f"{k}_{step}.onnx"
-            if step == "slim":
+            if step == "gelu":
+                _gelu(cur, nxt)
+            elif step == "slim":
                 _slim(cur, nxt)
             elif step == "transformer":
                 _transformer(cur, nxt)

@@ -105,7 +105,9 @@ def provider_options(
             }
             out.append((name, opts))
         elif name == "CUDAExecutionProvider":
-            out.append((name, {"device_id": str(device_id), "cudnn_conv_algo_search": "HEURISTIC"}))
+            out.append(
+                (name, {"device_id": str(device_id), "cudnn_conv_algo_search": "HEURISTIC"})
+            )
         else:
             out.append((name, {}))
     return out
