@@ -11,6 +11,9 @@ Graph (opset 18, fixed resolution, dynamic batch B):
            gripper_logits   float32 (B, T, n_grip)
            rotation_logits  float32 (B, T, n_rot)
            heatmap          float32 (B, T, Hg, Wg) max over z of the voxel probabilities
+The model is exported through `export_friendly` (same function, fewer and fusable nodes);
+`--optimize` writes ONNX Runtime's CPU-optimised graph instead, `--int8` a quantised copy,
+each reported against PyTorch on random inputs and on real frames (`--frames`).
 The PolicySpec is stored in metadata_props["para.policy_spec"]. Decoding classes to world
 poses (ray/plane lift, bin centres) happens outside the graph in para_ros.core, where K and
 the camera pose of the live camera are known.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -399,6 +403,28 @@ def quantize_int8(
     return out
 
 
+def interleaved_latency(paths: dict, feeds: dict, runs: int = 20) -> dict:
+    """Median ms per model, one thread, runs interleaved so that load on a shared machine
+    hits every variant alike."""
+    sessions = {k: ort_session(p) for k, p in paths.items()}
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(2):
+        for s in sessions.values():
+            s.run(None, feeds)
+    for _ in range(runs):
+        for k, s in sessions.items():
+            t0 = time.perf_counter()
+            s.run(None, feeds)
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def _fmt(rep: dict) -> str:
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rep.items()
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="para-export",
@@ -408,7 +434,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoint", help="checkpoint folder (model.safetensors + config.json)")
     ap.add_argument("-o", "--output", required=True, help="output .onnx")
     ap.add_argument("--model-id", default="", help="id published by the node (default: name)")
-    ap.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
+    ap.add_argument(
+        "--optimize",
+        action="store_true",
+        help="write the CPU-optimised graph (GELU fused, onnxslim, ONNX Runtime's extended "
+        "optimisations saved; com.microsoft ops: ORT CPU/CUDA). Without it the graph has "
+        "standard ops only (TensorRT takes it whole)",
+    )
+    ap.add_argument(
+        "--int8",
+        nargs="?",
+        const="dynamic",
+        choices=INT8_MODES,
+        help="also write <output>.int8.onnx (weight MatMuls in int8; dynamic by default, "
+        "static: calibrated on --frames); kept only where faster than fp32 on this machine",
+    )
+    ap.add_argument(
+        "--frames",
+        default="",
+        help="data for the real-frame parity report and static calibration (any format "
+        "para_ros.data reads; default: the repository's field data, where present)",
+    )
+    ap.add_argument("--frames-n", type=int, default=48, help="real frames to use")
+    ap.add_argument("--keep-slow-int8", action="store_true", help="keep int8 even when not faster")
     d = ExecutorSpec()
     ex = ap.add_argument_group(
         "executor",
@@ -420,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--stall-patience", type=int, default=d.stall_patience, help="0 = off")
     ex.add_argument("--use-rotation", action="store_true", help="execute predicted rotation")
     args = ap.parse_args(argv)
+    out = Path(args.output)
     try:
         executor = ExecutorSpec(
             execute_step=args.execute_step,
@@ -428,25 +477,70 @@ def main(argv: list[str] | None = None) -> int:
             zero_rotation=not args.use_rotation,
         )
         executor.validate("executor")
-        spec = export_onnx(args.checkpoint, args.output, args.model_id, executor)
+        spec = export_onnx(args.checkpoint, out, args.model_id, executor)
+        if args.optimize:
+            from para_training.optimize import optimize_onnx
+
+            optimize_onnx(out, out, ("gelu", "slim", "ort"), model_id=spec.model.model_id)
+        frames = None
+        from para_training.real_frames import default_field_data, load_frames
+
+        if args.frames or default_field_data() is not None:
+            frames = load_frames(spec, args.frames or None, args.frames_n)
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"para-export: {exc}", file=sys.stderr)
         return 2
     print(
-        f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB), "
-        f"T={spec.window.steps} Z={spec.height.n_bins} grid {spec.grid.height}x"
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB{', optimised' if args.optimize else ''}"
+        f"), T={spec.window.steps} Z={spec.height.n_bins} grid {spec.grid.height}x"
         f"{spec.grid.width} image {spec.image.height}x{spec.image.width}"
     )
-    rep = parity(args.output, args.checkpoint)
-    print("parity fp32 (ORT CPU vs torch): " + ", ".join(f"{k}={v:.3g}" for k, v in rep.items()))
-    if args.int8:
-        q = quantize_int8(args.output, Path(args.output).with_suffix(".int8.onnx"))
-        rep = parity(q, args.checkpoint)
-        print(f"wrote {q} ({q.stat().st_size / 1e6:.1f} MB)")
+    print("parity fp32 (ORT CPU vs torch, random inputs): " + _fmt(parity(out, args.checkpoint)))
+    if frames is not None:
+        rep = real_frame_parity(out, args.checkpoint, frames)
         print(
-            "parity int8 (ORT CPU vs torch fp32): "
-            + ", ".join(f"{k}={v:.3g}" for k, v in rep.items())
+            f"parity fp32 (ORT CPU vs torch, {len(frames)} real frames of {frames.source}): "
+            + _fmt(rep)
         )
+    if args.int8:
+        import tempfile
+
+        from para_training.optimize import optimize_onnx
+
+        if args.int8 == "static" and frames is None:
+            print(
+                "para-export: --int8 static needs --frames (no field data here)", file=sys.stderr
+            )
+            return 2
+        q = out.with_suffix(".int8.onnx")
+        with tempfile.TemporaryDirectory() as tmp:
+            # quantise the standard-op graph (GELU fused, slimmed), not ORT's saved one
+            base = Path(tmp) / "base.onnx"
+            export_onnx(args.checkpoint, base, spec.model.model_id, executor)
+            optimize_onnx(base, base, ("gelu", "slim"))
+            calib = frames.subset(2) if frames is not None else None
+            quantize_int8(base, q, args.int8, calib)
+        feeds = frames.feeds(0) if frames is not None else None
+        if feeds is None:
+            img, st = example_inputs(spec, 1)
+            feeds = {"image": img.numpy(), "start_keypoint": st.numpy()}
+        ms = interleaved_latency({"fp32": out, "int8": q}, feeds)
+        print(
+            f"latency (1 thread, median, interleaved): fp32 {ms['fp32']:.2f} ms, int8 "
+            f"{ms['int8']:.2f} ms ({ms['fp32'] / ms['int8']:.2f}x)"
+        )
+        if ms["int8"] >= ms["fp32"] and not args.keep_slow_int8:
+            q.unlink()
+            print(f"int8 not faster than fp32 on this machine: {q} not kept (--keep-slow-int8)")
+            return 0
+        print(f"wrote {q} ({q.stat().st_size / 1e6:.1f} MB, {args.int8})")
+        print(
+            "parity int8 (ORT CPU vs torch fp32, random inputs): "
+            + _fmt(parity(q, args.checkpoint))
+        )
+        if frames is not None:
+            rep = real_frame_parity(q, args.checkpoint, frames)
+            print(f"parity int8 (vs torch fp32, {len(frames)} real frames): " + _fmt(rep))
     return 0
 
 
