@@ -177,6 +177,6 @@ def benchmarks():
     return [
         ("latency_tiny64", lambda: _measure("tiny", 60)),
         ("latency_libero128", lambda: _measure("libero128", 40)),
-        ("latency_vits224", lambda: _measure("vits224", 12)),
+        ("latency_vits224", lambda: _measure("vits224", 20)),
         ("shipped_libero128_int8", _shipped_int8),
     ]
