@@ -29,6 +29,7 @@ bound to host memory.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -181,6 +182,7 @@ class OnnxPolicy:
         self.device = ("cuda", device_id) if gpu else ("cpu", 0)
         self._bindings: dict[bool, object] = {}
         self._inputs: dict[str, object] = {}
+        self._lock = threading.Lock()  # the bound buffers are shared: one call at a time
         if self.io_binding:
             self._setup_io_binding(ort)
         self.codecs = Codecs.from_spec(self.spec)
@@ -237,11 +239,12 @@ class OnnxPolicy:
         if not self.io_binding:
             feeds = {"image": np.ascontiguousarray(image)[None], "start_keypoint": start[None]}
             return self.session.run(self._output_names(with_heatmap), feeds)
-        self._inputs["image"].update_inplace(np.ascontiguousarray(image)[None])
-        self._inputs["start_keypoint"].update_inplace(np.ascontiguousarray(start[None]))
-        binding = self._bindings[with_heatmap]
-        self.session.run_with_iobinding(binding)
-        return binding.copy_outputs_to_cpu()
+        with self._lock:
+            self._inputs["image"].update_inplace(np.ascontiguousarray(image)[None])
+            self._inputs["start_keypoint"].update_inplace(np.ascontiguousarray(start[None]))
+            binding = self._bindings[with_heatmap]
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()
 
     def _check_graph(self) -> None:
         spec = self.spec
