@@ -111,11 +111,11 @@ def _mha_forward(
     if query is key and key is value:
         qkv = F.linear(query, self.export_in_w, self.export_in_b)
         q, k, v = qkv.reshape(B, L, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
-    else:
+    else:  # separate buffers, not slices of in_proj: initializers the int8 pass can quantise
         S = key.shape[1]
-        q = F.linear(query, self.export_in_w[:D], self.export_in_b[:D])
+        q = F.linear(query, self.export_q_w, self.export_q_b)
         q = q.reshape(B, L, h, hd).transpose(1, 2)
-        kv = F.linear(key, self.export_in_w[D:], self.export_in_b[D:])
+        kv = F.linear(key, self.export_kv_w, self.export_kv_b)
         k, v = kv.reshape(B, S, 2, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
     attn = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # (B, h, L, S)
     out = (attn @ v).transpose(1, 2).reshape(B, L, D)
@@ -177,6 +177,10 @@ def export_friendly(model: nn.Module) -> nn.Module:
                 b[:D] *= scale
                 mod.register_buffer("export_in_w", w)
                 mod.register_buffer("export_in_b", b)
+                mod.register_buffer("export_q_w", w[:D].clone())
+                mod.register_buffer("export_q_b", b[:D].clone())
+                mod.register_buffer("export_kv_w", w[D:].clone())
+                mod.register_buffer("export_kv_b", b[D:].clone())
                 mod.forward = types.MethodType(_mha_forward, mod)
     return m
 
