@@ -121,9 +121,13 @@ def _gelu(src: Path, dst: Path) -> None:
 
 
 def _slim(src: Path, dst: Path) -> None:
+    import contextlib
+    import io
+
     import onnxslim
 
-    onnxslim.slim(str(src), str(dst))
+    with contextlib.redirect_stdout(io.StringIO()):  # its summary table: not our report
+        onnxslim.slim(str(src), str(dst))
 
 
 def _transformer(src: Path, dst: Path) -> None:
