@@ -12,11 +12,26 @@ Observation (world frame of the PolicySpec, metres, radians, quaternions x y z w
     gripper      the gripper command being executed (the last one sent; None before the first:
                  the contract's open value), gripper units; read only by models whose
                  contract `uses_gripper_state`
+
+Providers: the requested list is filtered to what this onnxruntime offers, TensorRT and CUDA
+get their options (`provider_options`: TensorRT engine + timing cache in `trt_cache_dir`, so
+the first start builds the engine and later starts load it; fp16 on request; CUDA as the
+fallback inside the session), and `.providers` is what the session actually runs
+(`session.get_providers()`). When a GPU provider this build offers was requested but the
+session runs on CPU (no GPU, missing CUDA/TensorRT libraries), a `ProviderFallbackWarning` is
+issued and `.fallback` says why; with a CPU-only onnxruntime the GPU entries are skipped and
+`.fallback` says so without a warning (the default provider list asks for GPUs everywhere).
+IO binding (default: on when a GPU provider runs) keeps one preallocated input buffer per
+input on the device: each frame is copied once, straight into it, and the small outputs are
+bound to host memory.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,7 +44,14 @@ from para_ros.core.image import prepare
 from para_ros.core.onnx_metadata import spec_from_metadata
 
 DEFAULT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 REQUIRED_OUTPUTS = ("voxel", "voxel_prob", "gripper_bin", "rotation_bin")
+# where TensorRT engines are cached when no trt_cache_dir is given (env PARA_TRT_CACHE)
+DEFAULT_TRT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "para_ros", "trt")
+
+
+class ProviderFallbackWarning(RuntimeWarning):
+    """A GPU execution provider was requested and offered, but the session runs on CPU."""
 
 
 class ModelLoadError(RuntimeError):
@@ -60,10 +82,53 @@ class PolicyResult:
     decode_ms: float
 
 
+def provider_options(
+    providers: Sequence[str],
+    trt_cache_dir: str | None = None,
+    fp16: bool = False,
+    device_id: int = 0,
+) -> list[tuple[str, dict]]:
+    """(name, options) per provider for `InferenceSession(providers=...)`: TensorRT with a
+    persistent engine and timing cache (built on the first start, loaded later; keyed by
+    model, shapes, GPU and TensorRT version) and fp16 when asked; CUDA on `device_id`."""
+    out: list[tuple[str, dict]] = []
+    cache = trt_cache_dir or os.environ.get("PARA_TRT_CACHE") or DEFAULT_TRT_CACHE
+    for name in providers:
+        if name == "TensorrtExecutionProvider":
+            # string values: ORT parses provider options from strings ("1"/"0" for flags)
+            opts = {
+                "device_id": str(device_id),
+                "trt_engine_cache_enable": "1",
+                "trt_engine_cache_path": cache,
+                "trt_timing_cache_enable": "1",
+                "trt_timing_cache_path": cache,
+                "trt_fp16_enable": "1" if fp16 else "0",
+            }
+            out.append((name, opts))
+        elif name == "CUDAExecutionProvider":
+            out.append(
+                (name, {"device_id": str(device_id), "cudnn_conv_algo_search": "HEURISTIC"})
+            )
+        else:
+            out.append((name, {}))
+    return out
+
+
 class OnnxPolicy:
     def __init__(
-        self, model_path: str, providers: Sequence[str] = DEFAULT_PROVIDERS, threads: int = 1
+        self,
+        model_path: str,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
+        threads: int = 1,
+        *,
+        fp16: bool | None = None,
+        trt_cache_dir: str | None = None,
+        io_binding: bool | None = None,
+        device_id: int = 0,
     ):
+        """fp16: TensorRT builds fp16 engines (None: env PARA_TRT_FP16=1); trt_cache_dir:
+        engine cache (None: env PARA_TRT_CACHE or ~/.cache/para_ros/trt); io_binding: None =
+        on when a GPU provider runs."""
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -78,13 +143,25 @@ class OnnxPolicy:
                 f"unknown execution provider(s) {unknown}; this onnxruntime offers {available}"
             )
         wanted = [p for p in providers if p in available] or ["CPUExecutionProvider"]
+        if fp16 is None:
+            fp16 = os.environ.get("PARA_TRT_FP16", "") in ("1", "true", "yes")
+        self.fp16 = bool(fp16) and "TensorrtExecutionProvider" in wanted
+        if "TensorrtExecutionProvider" in wanted:
+            cache = trt_cache_dir or os.environ.get("PARA_TRT_CACHE") or DEFAULT_TRT_CACHE
+            os.makedirs(cache, exist_ok=True)
+        with_opts = provider_options(wanted, trt_cache_dir, self.fp16, device_id)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         # Busy-waiting worker threads steal the cores the ROS executor and camera need.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(self.model_path, opts, providers=wanted)
+            self.session = ort.InferenceSession(
+                self.model_path,
+                opts,
+                providers=[n for n, _ in with_opts],
+                provider_options=[o for _, o in with_opts],
+            )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
             raise ModelLoadError(
                 f"cannot load ONNX model {self.model_path}: {type(exc).__name__}: {exc}"
@@ -98,9 +175,76 @@ class OnnxPolicy:
         # listed but unusable (RECIPES), so never report the requested or available list.
         self.providers: list[str] = self.session.get_providers()
         self.requested_providers = list(providers)
+        self.fallback = self._fallback(available)
         self._check_graph()
+        gpu = bool(self.providers) and self.providers[0] in GPU_PROVIDERS
+        self.io_binding = gpu if io_binding is None else bool(io_binding)
+        self.device = ("cuda", device_id) if gpu else ("cpu", 0)
+        self._bindings: dict[bool, object] = {}
+        self._inputs: dict[str, object] = {}
+        self._lock = threading.Lock()  # the bound buffers are shared: one call at a time
+        if self.io_binding:
+            self._setup_io_binding(ort)
         self.codecs = Codecs.from_spec(self.spec)
         self.model_id = self.spec.model.model_id or self.model_path.rsplit("/", 1)[-1]
+
+    def _fallback(self, available: Sequence[str]) -> str:
+        """Why the session does not run the first GPU provider requested ('' when it does or
+        none was requested); warns when a GPU provider was offered but not taken."""
+        asked = [p for p in self.requested_providers if p in GPU_PROVIDERS]
+        if not asked or any(p in self.providers for p in asked):
+            return ""
+        offered = [p for p in asked if p in available]
+        if not offered:
+            return (
+                f"requested {asked}, but this onnxruntime has no GPU providers (it offers "
+                f"{list(available)}): install para_ros[gpu] (onnxruntime-gpu); running on "
+                f"{self.providers}"
+            )
+        msg = (
+            f"{self.model_path}: requested {offered}, which this onnxruntime offers, but the "
+            f"session fell back to {self.providers} (no usable GPU, or the CUDA/cuDNN/"
+            "TensorRT libraries are missing: see onnxruntime's log); inference runs on CPU"
+        )
+        warnings.warn(msg, ProviderFallbackWarning, stacklevel=3)
+        return msg
+
+    def _setup_io_binding(self, ort) -> None:
+        """One preallocated buffer per input on the session's device (batch 1), updated in
+        place each call; outputs bound to host memory (small)."""
+        spec = self.spec
+        dev, dev_id = self.device
+        width = 4 if spec.uses_gripper_state else 3
+        shapes = {
+            "image": ((1, spec.image.height, spec.image.width, 3), np.uint8),
+            "start_keypoint": ((1, width), np.float32),
+        }
+        for name, (shape, dtype) in shapes.items():
+            self._inputs[name] = ort.OrtValue.ortvalue_from_shape_and_type(
+                shape, dtype, dev, dev_id
+            )
+        for heat in (False, True):
+            b = self.session.io_binding()
+            for name, value in self._inputs.items():
+                b.bind_ortvalue_input(name, value)
+            for name in self._output_names(heat):
+                b.bind_output(name, "cpu")
+            self._bindings[heat] = b
+
+    def _output_names(self, with_heatmap: bool) -> list[str]:
+        return list(REQUIRED_OUTPUTS) + (["heatmap"] if with_heatmap and self.has_heatmap else [])
+
+    def _run(self, image: np.ndarray, start: np.ndarray, with_heatmap: bool) -> list:
+        """The graph on one (H, W, 3) uint8 image and its (3|4,) start keypoint."""
+        if not self.io_binding:
+            feeds = {"image": np.ascontiguousarray(image)[None], "start_keypoint": start[None]}
+            return self.session.run(self._output_names(with_heatmap), feeds)
+        with self._lock:
+            self._inputs["image"].update_inplace(np.ascontiguousarray(image)[None])
+            self._inputs["start_keypoint"].update_inplace(np.ascontiguousarray(start[None]))
+            binding = self._bindings[with_heatmap]
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()
 
     def _check_graph(self) -> None:
         spec = self.spec
@@ -165,10 +309,8 @@ class OnnxPolicy:
         t0 = time.perf_counter()
         image, K_model = prepare(obs.image, obs.K, (spec.image.height, spec.image.width))
         start = self.start_keypoint(obs.eef_pos, K_model, obs.T_world_cam, obs.gripper)
-        feeds = {"image": np.ascontiguousarray(image)[None], "start_keypoint": start[None]}
         t1 = time.perf_counter()
-        names = list(REQUIRED_OUTPUTS) + (["heatmap"] if with_heatmap and self.has_heatmap else [])
-        outs = self.session.run(names, feeds)
+        outs = self._run(image, start, with_heatmap)
         t2 = time.perf_counter()
         voxel, prob, gbin, rbin = (o[0] for o in outs[:4])
         chunk = decode_chunk(spec, self.codecs, voxel, prob, gbin, rbin, K_model, obs.T_world_cam)
@@ -193,13 +335,11 @@ class OnnxPolicy:
         ]
         if spec.uses_gripper_state:
             start.append(spec.gripper.open_value)
-        feeds = {
-            "image": np.zeros((1, spec.image.height, spec.image.width, 3), np.uint8),
-            "start_keypoint": np.array([start], np.float32),
-        }
+        image = np.zeros((spec.image.height, spec.image.width, 3), np.uint8)
+        start_kp = np.array(start, np.float32)
         ms = 0.0
         for _ in range(runs):
             t0 = time.perf_counter()
-            self.session.run(list(REQUIRED_OUTPUTS), feeds)
+            self._run(image, start_kp, False)
             ms = (time.perf_counter() - t0) * 1e3
         return ms
