@@ -90,6 +90,8 @@ def test_end_to_end_targets_equal_the_geometry_core(tmp_path, driver, ros_env):
         rot = driver.messages("rotation", t0)[-1].vector
         assert [rot.x, rot.y, rot.z] == pytest.approx(euler[1].tolist())
         assert wait_for(lambda: driver.diag(model).get("providers") == "CPUExecutionProvider", 5)
+        # the default parameters ask for TensorRT/CUDA: the diagnostics say why they do not run
+        assert "no GPU providers" in driver.diag(model)["provider_fallback"]
         heat = driver.messages("heatmap", t0)[-1]
         assert (heat.width, heat.height, heat.encoding) == (64, 64, "rgb8")
         assert len(heat.data) == 64 * 64 * 3 and max(heat.data) == 255

@@ -221,6 +221,11 @@ class PolicyNode(Node):
             f"providers in use {self.policy.providers} (requested {P['providers']}); "
             f"warm-up {warm_ms:.1f} ms; executor {self.executor_settings.describe()}"
         )
+        if self.policy.fallback:  # a GPU provider was requested but the session runs on CPU
+            # a GPU provider offered but not taken is a fault; a CPU-only build is a choice
+            log = self.get_logger()
+            say = log.warning if "fell back" in self.policy.fallback else log.info
+            say(f"ONNX Runtime: {self.policy.fallback}")
         self.create_timer(float(P["diagnostics_period"]), self._publish_diagnostics)
         self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch)
         self._worker = threading.Thread(target=self._work, name="para_policy_infer", daemon=True)
@@ -586,6 +591,7 @@ class PolicyNode(Node):
         kv = {
             "model": self.P["model_path"],
             "providers": ",".join(self.policy.providers),
+            "provider_fallback": self.policy.fallback or "no",
             "frames_processed": str(self.processed),
             "commands_published": str(self.commands),
             "frames_skipped": str(self.skips.total()),
