@@ -92,18 +92,7 @@ def _measure(model: Path, camera_hw: tuple[int, int], n: int, compressed: bool) 
             a.header.stamp = stamp
             a.header.frame_id = "world"
             a.model_id = policy.model_id
-            a.poses = [
-                cv.make_pose(np.nan_to_num(p, nan=0.0), q)
-                for p, q in zip(ch.positions, ch.quat_xyzw, strict=True)
-            ]
-            a.rotation_euler = [cv.make_vector3(e) for e in ch.euler]
-            a.rotation_bins = ch.rotation_bins.reshape(-1).astype(np.int32).tolist()
-            a.gripper = ch.gripper.astype(float).tolist()
-            a.gripper_bins = ch.gripper_bins.astype(np.int32).tolist()
-            a.confidence = ch.confidence.astype(np.float32).tolist()
-            a.pixel_u = ch.pixels[:, 0].astype(np.float32).tolist()
-            a.pixel_v = ch.pixels[:, 1].astype(np.float32).tolist()
-            a.height = ch.heights.astype(float).tolist()
+            cv.fill_chunk(a, ch)  # the node's own conversion
             a.inference_time_ms = float(res.inference_ms)
             pub.publish(a)
             path = PathMsg()

@@ -21,22 +21,12 @@ from tests.ros_helpers.policy_fixture import (
     K,
     make_test_spec,
     start_node,
+    wait_for,
     write_model,
 )
 
 pytestmark = pytest.mark.ros
 ISSUE_D = [-0.42, 0.21, 0.001, -0.002, -0.06]  # the issue's plumb_bob camera
-
-
-def wait_for(pred, timeout: float, step=None) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if step:
-            step()
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")

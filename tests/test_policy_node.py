@@ -24,21 +24,11 @@ from tests.ros_helpers.policy_fixture import (
     K,
     make_test_spec,
     start_node,
+    wait_for,
     write_model,
 )
 
 pytestmark = pytest.mark.ros
-
-
-def wait_for(pred, timeout: float, step=None) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if step:
-            step()
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -93,3 +93,22 @@ def make_pose_stamped(position, quat_xyzw, stamp, frame_id: str) -> PoseStamped:
 
 def make_vector3(v) -> Vector3:
     return Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+
+
+def fill_chunk(msg, chunk) -> None:
+    """Copy a decoded ActionChunk (runtime) into a para_ros/PolicyAction's per-step arrays:
+    poses (world frame; a step whose ray missed its plane has NaN, sent as 0), euler
+    rotations, bins, gripper values, confidence, pixels and heights (msg/PolicyAction.msg)."""
+    ch = chunk
+    msg.poses = [
+        make_pose(np.nan_to_num(p, nan=0.0), q)
+        for p, q in zip(ch.positions, ch.quat_xyzw, strict=True)
+    ]
+    msg.rotation_euler = [make_vector3(e) for e in ch.euler]
+    msg.rotation_bins = ch.rotation_bins.reshape(-1).astype(np.int32).tolist()  # euler: T*3
+    msg.gripper = ch.gripper.astype(float).tolist()
+    msg.gripper_bins = ch.gripper_bins.astype(np.int32).tolist()
+    msg.confidence = ch.confidence.astype(np.float32).tolist()
+    msg.pixel_u = ch.pixels[:, 0].astype(np.float32).tolist()
+    msg.pixel_v = ch.pixels[:, 1].astype(np.float32).tolist()
+    msg.height = ch.heights.astype(float).tolist()

@@ -524,18 +524,7 @@ class PolicyNode(Node):
             a.status_detail = "clamped into the workspace / max_step" if cmd.clamped else ""
         else:
             a.status, a.status_detail = reason.code, str(reason)
-        a.poses = [
-            cv.make_pose(np.nan_to_num(p, nan=0.0), q)
-            for p, q in zip(ch.positions, ch.quat_xyzw, strict=True)
-        ]
-        a.rotation_euler = [cv.make_vector3(e) for e in ch.euler]
-        a.rotation_bins = ch.rotation_bins.reshape(-1).astype(np.int32).tolist()  # euler: T*3
-        a.gripper = ch.gripper.astype(float).tolist()
-        a.gripper_bins = ch.gripper_bins.astype(np.int32).tolist()
-        a.confidence = ch.confidence.astype(np.float32).tolist()
-        a.pixel_u = ch.pixels[:, 0].astype(np.float32).tolist()
-        a.pixel_v = ch.pixels[:, 1].astype(np.float32).tolist()
-        a.height = ch.heights.astype(float).tolist()
+        cv.fill_chunk(a, ch)
         if cmd is not None:
             a.command = cv.make_pose(cmd.position, cmd.quat_xyzw)
             a.command_gripper = float(cmd.gripper)

@@ -117,6 +117,18 @@ def start_node(model: Path, env: dict, *params: str, log: Path | None = None):
     )
 
 
+def wait_for(pred, timeout: float, step=None) -> bool:
+    """True once `pred()` holds (calling `step()` before each try), False after `timeout` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if step:
+            step()
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
