@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     env = {**os.environ, **node_environment(os.environ)}
     procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in cmds.items()}
-    stop = {"flag": False}
+    stop = {"flag": False, "signal": 0}
 
     def forward(signum, _frame):
         stop["flag"] = True
@@ -92,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             if p.poll() is None:
                 p.send_signal(signum)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    def interrupted(signum, frame):  # SIGINT/SIGTERM from the user or a supervisor
+        stop["signal"] = signum
+        forward(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     code = 0
     while procs:
         for name, p in list(procs.items()):
@@ -110,9 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"para-deploy: {name} exited with code {rc}; stopping the others",
                     file=sys.stderr,
                 )
-                code = code or rc
                 forward(signal.SIGINT, None)
+            code = code or rc  # e.g. the bridge's 1 for a run cut short by an interrupt
         time.sleep(0.05)
+    if stop["signal"]:
+        name = signal.Signals(stop["signal"]).name
+        print(f"para-deploy: interrupted by {name}; nodes stopped", file=sys.stderr)
+    # as ros2 launch: 0 when every node ended cleanly (an interrupted deploy that ran no sim),
+    # else the first failure's code
     return code
 
 

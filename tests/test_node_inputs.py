@@ -270,3 +270,71 @@ def test_a_camera_pose_parameter_in_wxyz_order_is_refused_at_start(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out
     assert "camera_pose parameter:" in out and "(w, x, y, z)" in out, out
+
+
+def test_an_implausible_camera_pose_after_a_good_one_stops_commands(tmp_path, driver):
+    """A calibration source that starts sending nonsense (empty frame, NaN) is not silently
+    replaced by the last good pose: frames are refused until a good pose arrives again."""
+    from geometry_msgs.msg import PoseStamped
+    from scipy.spatial.transform import Rotation
+
+    pub = driver.node.create_publisher(PoseStamped, "cam_pose", QoSProfile(depth=10))
+
+    def pose(frame="world", x=None):
+        m = PoseStamped()
+        m.header.frame_id = frame
+        m.header.stamp = driver.stamp()
+        p = T_WORLD_CAM[:3, 3] if x is None else x
+        m.pose.position.x, m.pose.position.y, m.pose.position.z = map(float, p)
+        q = Rotation.from_matrix(T_WORLD_CAM[:3, :3]).as_quat()
+        o = m.pose.orientation
+        o.x, o.y, o.z, o.w = map(float, q)
+        return m
+
+    n = Node(tmp_path, driver, "camera_pose_topic:=cam_pose")
+    try:
+        window(driver, n, "no_camera_pose", seconds=0.5)  # no pose yet
+        pub.publish(pose())
+        assert answered(driver)
+        pub.publish(pose(frame=""))
+        d = window(driver, n, "camera_pose_frame")
+        assert "camera pose has an empty header.frame_id" in d["last_skip_reason"]
+        pub.publish(pose(x=[float("nan"), 0.0, 1.0]))
+        window(driver, n, "camera_pose_invalid")
+        pub.publish(pose())
+        assert answered(driver)
+    finally:
+        n.close()
+        driver.node.destroy_publisher(pub)
+
+
+def test_diagnostics_run_on_the_steady_clock_under_use_sim_time(tmp_path, driver):
+    """No /clock at all (a paused bag, a stopped simulation): /diagnostics still arrive."""
+    n = Node(tmp_path, driver, "use_sim_time:=true")  # waits for the node's diagnostics
+    try:
+        t0 = time.monotonic()
+        assert wait_for(lambda: driver.count("diag", t0) >= 3, 5)
+    finally:
+        n.close()
+
+
+def test_a_parameter_of_the_wrong_type_is_one_error_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.ros_helpers.env import REPO, ros_isolated_env
+
+    for module, param in (
+        ("para_ros.nodes.policy_node", "threads:=abc"),
+        ("para_ros.nodes.libero_bridge", "episodes:=abc"),
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", module, "--ros-args", "-p", param],
+            cwd=REPO,
+            env=ros_isolated_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 2, res.stderr[-2000:]
+        assert "Traceback" not in res.stderr and ": error:" in res.stderr, res.stderr[-2000:]

@@ -25,6 +25,7 @@ def test_stamps_in_the_future_or_older_than_the_last_frame_are_refused():
     assert bad.category == "out_of_order" and "0.500 s older" in bad.reason
     assert pl.check_stamp(99.5, 100.0, 99.5, 0.1) is None  # the same frame sent again
     assert pl.check_stamp(0.0, 100.0, None, 0.1).category == "stamp_invalid"
+    assert pl.check_stamp(5e-9, 100.0, 99.0, 0.1).category == "stamp_invalid"  # sec=0, ns=5
 
 
 def test_intrinsics_are_named_when_invalid():
@@ -103,6 +104,8 @@ def test_start_keypoint_names_the_likely_calibration_mistake():
     behind = 2 * T[:3, 3] - eef  # mirrored through the camera centre: behind it
     bad = pl.check_start_keypoint(behind, Kc, T, 128, 128)
     assert bad.category == "start_behind_camera" and "is behind the camera (depth -" in bad.reason
+    huge = pl.check_start_keypoint(np.array([0.0, 0.0, -1e200]), Kc, T, 128, 128)
+    assert "the EEF [0, 0, -1e+200] m" in huge.reason and len(huge.reason) < 400
     # the start-up check of a camera_pose parameter uses the same diagnosis
     bad = pl.check_camera_sees(eef, Kc, invert_pose(T), 128, 128, "the workspace centre")
     assert bad.category == "camera_pose_implausible" and "inverted" in bad.reason
@@ -166,6 +169,8 @@ def test_compressed_images_decode_to_rgb_and_bad_formats_are_named():
         decode_compressed(png.tobytes(), "h264")
     with pytest.raises(ImageFormatError, match=r"do not decode as jpeg"):
         decode_compressed(b"garbage", "bgr8; jpeg compressed bgr8")
+    with pytest.raises(ImageFormatError, match=r"empty compressed image"):
+        decode_compressed(b"", "bgr8; jpeg compressed bgr8")
 
 
 def test_episodes_refuse_invalid_intrinsics_and_a_camera_that_does_not_see_the_eef():

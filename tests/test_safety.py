@@ -75,3 +75,22 @@ def test_every_refusal_code_is_a_documented_policy_action_status():
     }
     assert codes == statuses and len(codes) == 5
     assert PolicyAction.STATUS_OK == "ok" and PolicyAction.STATUS_OK_CLAMPED == "ok_clamped"
+
+
+@pytest.mark.parametrize("d", [5.0, 1e30])
+def test_commands_never_leave_the_workspace_box(d):
+    """The tester's case: an EEF pose far outside the box (5 m, 1e30 m away) used to give a
+    clamped target outside the box (clip first, then the step limit from outside)."""
+    cfg = SafetyConfig(workspace_min=(-1.0, -1.0, 0.0), workspace_max=(1.0, 1.0, 2.0))
+    chunk = _chunk(np.array([[0.2, 0.0, 0.9]] * 4), np.zeros(4))
+    cmd, reason = gate(chunk, np.array([0.0, 0.0, -d]), cfg)
+    assert cmd is None and reason.code == "refused_eef"
+    assert "outside the workspace box" in reason
+    # inside the box: clip, then limit the step; every result stays in the box
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        eef = rng.uniform([-1, -1, 0], [1, 1, 2])
+        far = _chunk(rng.uniform(-50, 50, (4, 3)), np.zeros(4))
+        cmd, _ = gate(far, eef, cfg)
+        assert np.all(cmd.position >= [-1, -1, 0]) and np.all(cmd.position <= [1, 1, 2])
+        assert np.linalg.norm(cmd.position - eef) <= cfg.max_step_m + 1e-12

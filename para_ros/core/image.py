@@ -85,7 +85,12 @@ def decode_compressed(data: bytes, fmt: str) -> np.ndarray:
             f"compressed image of raw encoding {raw!r} ({fmt!r}); expected a colour encoding "
             f"{sorted(ENCODINGS)}"
         )
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if not len(data):
+        raise ImageFormatError(f"empty compressed image ({fmt!r})")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ImageFormatError(f"{codec} data do not decode ({fmt!r}): {exc}") from None
     if img is None:
         raise ImageFormatError(f"{len(data)} bytes do not decode as {codec} ({fmt!r})")
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):

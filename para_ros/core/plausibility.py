@@ -37,7 +37,7 @@ def check_stamp(
     """An image stamp (seconds, the node's clock) may be at most `future_tolerance` s ahead
     of `now`, and never older than the last processed frame (only newer frames are acted on;
     an equal stamp is the same frame sent again)."""
-    if not np.isfinite(stamp) or stamp <= 0:
+    if not np.isfinite(stamp) or stamp < 1e-6:  # ROS time zero means "unset"
         return Implausible("stamp_invalid", f"image stamp {stamp} s is not a time")
     ahead = stamp - now
     if ahead > future_tolerance:
@@ -142,6 +142,11 @@ def check_pose(
 _R_BODY_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
+def _fmt(v) -> str:
+    """A vector for a message: 4 significant digits, whatever its magnitude."""
+    return "[" + ", ".join(f"{float(x):.4g}" for x in np.asarray(v).reshape(-1)) + "]"
+
+
 def _visible(point, K, T_world_cam, width, height) -> bool:
     uv, z = geometry.project(np.asarray(point, np.float64)[None], K, T_world_cam)
     return bool(z[0] > 0 and geometry.in_image(uv, (height, width))[0])
@@ -181,13 +186,13 @@ def check_start_keypoint(
     if not z[0] > 0:
         return Implausible(
             "start_behind_camera",
-            f"the EEF {np.round(eef_pos, 3).tolist()} m is behind the camera (depth "
-            f"{z[0]:.3f} m)" + _likely_mistake(eef_pos, K, T_world_cam, width, height),
+            f"the EEF {_fmt(eef_pos)} m is behind the camera (depth {z[0]:.4g} m)"
+            + _likely_mistake(eef_pos, K, T_world_cam, width, height),
         )
     if not geometry.in_image(uv, (height, width))[0]:
         return Implausible(
             "start_off_image",
-            f"the EEF {np.round(eef_pos, 3).tolist()} m projects to pixel "
+            f"the EEF {_fmt(eef_pos)} m projects to pixel "
             f"({uv[0, 0]:.1f}, {uv[0, 1]:.1f}), outside the {width}x{height} image"
             + _likely_mistake(eef_pos, K, T_world_cam, width, height),
         )
@@ -203,6 +208,6 @@ def check_camera_sees(
         return None
     return Implausible(
         "camera_pose_implausible",
-        f"{what} {np.round(point, 3).tolist()} m is not in view of the camera pose"
+        f"{what} {_fmt(point)} m is not in view of the camera pose"
         + _likely_mistake(point, K, T_world_cam, width, height),
     )

@@ -22,6 +22,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -106,6 +107,10 @@ class PolicyLost(RuntimeError):
     """The policy node disappeared during a run."""
 
 
+class Interrupted(RuntimeError):
+    """The bridge was asked to stop (SIGINT/SIGTERM) during a run."""
+
+
 class LiberoBridge(Node):
     def __init__(self):
         super().__init__("para_libero_bridge")
@@ -151,8 +156,9 @@ class LiberoBridge(Node):
         self.create_subscription(PolicyAction, P["action_topic"], self._on_action, qos)
         self.results: list[dict] = []
         self.done = threading.Event()
-        self._worker = threading.Thread(target=self._run, daemon=True)
-        self._worker.start()
+        self.stop = threading.Event()  # set by main() on shutdown: the worker ends the run
+        self.worker = threading.Thread(target=self._run, daemon=True)
+        self.worker.start()
 
     @staticmethod
     def _zero_rotation(P) -> tuple[bool, str]:
@@ -255,7 +261,9 @@ class LiberoBridge(Node):
         with self._cond:
             while True:
                 got = self._cond.wait_for(
-                    lambda: bool(keys & self._answers.keys()) or not rclpy.ok(),
+                    lambda: (
+                        bool(keys & self._answers.keys()) or not rclpy.ok() or self.stop.is_set()
+                    ),
                     timeout=float(self.P["resend_period"]),
                 )
                 if got:
@@ -298,8 +306,13 @@ class LiberoBridge(Node):
                 self.results.append({"outcome": "ERROR", "detail": "no policy node"})
                 return
             for ep in range(int(self.P["episodes"])):
+                if self.stop.is_set():
+                    raise Interrupted(f"stopped before episode {ep}")
                 self.results.append(self._episode(ep, int(self.P["first_init"]) + ep))
                 self._clock_offset = self._sim_now + EPISODE_CLOCK_GAP
+        except Interrupted as exc:
+            self.get_logger().warning(f"interrupted: {exc}")
+            self.results.append({"outcome": "INTERRUPTED", "detail": str(exc)})
         except Exception as exc:  # report, never hang
             self.get_logger().error(f"bridge failed: {type(exc).__name__}: {exc}")
             self.results.append({"outcome": "ERROR", "detail": f"{type(exc).__name__}: {exc}"})
@@ -320,6 +333,8 @@ class LiberoBridge(Node):
         record = ep == 0 and bool(self.P["gif_path"])
         period = 1.0 / float(self.P["control_rate"])
         while True:
+            if self.stop.is_set():
+                raise Interrupted(f"stopped in episode {ep} at step {self.sim.step_count}")
             sent = time.perf_counter()
             key = self._publish_obs(obs)
             if self.P["mode"] == "lockstep":
@@ -381,6 +396,8 @@ class LiberoBridge(Node):
         valid = [r for r in self.results if r.get("outcome") in ("PLACE", "GRASP", "MISS")]
         summary = {k: sum(r["outcome"] == k for r in valid) for k in ("PLACE", "GRASP", "MISS")}
         summary["n"] = len(valid)
+        summary["requested"] = int(self.P["episodes"])
+        summary["complete"] = len(valid) == summary["requested"]  # False: interrupted/failed
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".partial")
@@ -401,19 +418,33 @@ def main(argv: list[str] | None = None) -> int:
         node = LiberoBridge()
         while rclpy.ok() and not node.done.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
-        # an episode that could not run (ERROR, REFUSED) or a run cut short is a failure
-        ran = [r for r in node.results if r.get("outcome") in ("PLACE", "GRASP", "MISS")]
-        return 0 if node.done.is_set() and len(ran) == int(node.P["episodes"]) else 1
-    except (SimError, ValueError, FileNotFoundError) as exc:
+    except (SimError, ValueError, FileNotFoundError, ParameterException) as exc:
         print(f"para_libero_bridge: error: {exc}", file=sys.stderr, flush=True)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
+        pass
     finally:
         ignore_further_interrupts()
         if node is not None:
+            # MuJoCo renders in the worker thread: let it end the episode, write the results
+            # and close the simulation before the interpreter exits (exiting under a rendering
+            # thread crashed the process with SIGSEGV on Ctrl-C)
+            node.stop.set()
+            node.worker.join(timeout=30.0)
             node.destroy_node()
         rclpy.try_shutdown()
+    # an episode that could not run (ERROR, REFUSED) or a run cut short is a failure
+    ran = [r for r in node.results if r.get("outcome") in ("PLACE", "GRASP", "MISS")]
+    wanted = int(node.P["episodes"])
+    if node.done.is_set() and len(ran) == wanted:
+        return 0
+    print(
+        f"para_libero_bridge: {len(ran)} of {wanted} episodes ran "
+        f"({', '.join(r['outcome'] for r in node.results if r not in ran) or 'stopped'})",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 1
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
 from nav_msgs.msg import Path
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock as RosClock
+from rclpy.clock import ClockType
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
@@ -189,6 +192,7 @@ class PolicyNode(Node):
             qos_overriding_options=overridable,
         )
         self._camera_pose_received = not P["camera_pose_topic"]
+        self._camera_pose_bad = None  # the newest camera pose message was implausible
         if P["camera_pose_topic"]:
             self._subscribe_latched_and_live(
                 PoseStamped, P["camera_pose_topic"], self._on_camera_pose
@@ -226,8 +230,11 @@ class PolicyNode(Node):
             log = self.get_logger()
             say = log.warning if "fell back" in self.policy.fallback else log.info
             say(f"ONNX Runtime: {self.policy.fallback}")
-        self.create_timer(float(P["diagnostics_period"]), self._publish_diagnostics)
-        self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch)
+        # on the steady clock: under use_sim_time a paused or rewound /clock must not silence
+        # the diagnostics or the watchdog (which still compares input times on the node clock)
+        steady = RosClock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(float(P["diagnostics_period"]), self._publish_diagnostics, clock=steady)
+        self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch, clock=steady)
         self._worker = threading.Thread(target=self._work, name="para_policy_infer", daemon=True)
         self._worker.start()
 
@@ -303,8 +310,11 @@ class PolicyNode(Node):
         pos, quat = cv.pose_to_arrays(msg.pose)
         bad = check_pose(pos, quat, msg.header.frame_id, self.P["world_frame"], "camera pose")
         if bad is not None:
+            # the calibration source says something wrong: stop using the last good pose
+            self._camera_pose_bad = bad
             return self._skip(*bad)
         self.T_world_cam = pose_matrix(pos, quat)
+        self._camera_pose_bad = None
         self._camera_pose_received = True
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -446,6 +456,8 @@ class PolicyNode(Node):
                 return self._skip("no_camera_tf", f"{type(exc).__name__}: {exc}")
             t, q = tf.transform.translation, tf.transform.rotation
             self.T_world_cam = pose_matrix([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+        elif self._camera_pose_bad is not None:
+            return self._skip(*self._camera_pose_bad)
         elif not self._camera_pose_received:
             return self._skip("no_camera_pose", f"no camera pose on {P['camera_pose_topic']}")
         K, rectifier, bad = self._intrinsics(msg)
@@ -655,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         executor.add_node(node)
         while rclpy.ok():
             executor.spin_once(timeout_sec=0.5)
-    except StartupError as exc:
+    except (StartupError, ParameterException) as exc:  # e.g. -p threads:=abc
         print(f"para_policy: error: {exc}", file=sys.stderr, flush=True)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -100,7 +100,18 @@ def gate(
     current = np.asarray(current_eef, dtype=np.float64)
     if not np.isfinite(current).all():
         return None, Reason("refused_eef", "current EEF position is not finite")
-    target = np.clip(chunk.positions[k], cfg.workspace_min, cfg.workspace_max)
+    lo, hi = np.asarray(cfg.workspace_min), np.asarray(cfg.workspace_max)
+    if np.any(current < lo) or np.any(current > hi):
+        # a step from outside the box may end outside it: never send such a command
+        return None, Reason(
+            "refused_eef",
+            f"current EEF {np.array2string(current, precision=3)} m is outside the workspace "
+            f"box {list(cfg.workspace_min)} .. {list(cfg.workspace_max)} (a wrong EEF pose, "
+            "frame or box)",
+        )
+    # clip into the box, then limit the step: both ends lie in the (convex) box, so the
+    # limited target does too
+    target = np.clip(chunk.positions[k], lo, hi)
     delta = target - current
     dist = float(np.linalg.norm(delta))
     if dist > cfg.max_step_m:

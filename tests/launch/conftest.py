@@ -73,6 +73,23 @@ def node_processes(install: Path) -> list[str]:
     return out
 
 
+def processes_logging_to(log_dir: Path) -> list[str]:
+    """Command lines of live processes whose ROS_LOG_DIR is `log_dir` (pip-started nodes)."""
+    want = f"ROS_LOG_DIR={log_dir}".encode()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+            if state != "Z" and want in env:
+                out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return out
+
+
 def stop(proc: subprocess.Popen, timeout: float = 20) -> int:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)  # SIGTERM would leave launch's children running

@@ -24,7 +24,13 @@ import numpy as np
 import pytest
 
 from para_ros.deploy_plan import executables
-from tests.launch.conftest import node_processes, results, stop, wait_for
+from tests.launch.conftest import (
+    node_processes,
+    processes_logging_to,
+    results,
+    stop,
+    wait_for,
+)
 from tests.ros_helpers.env import REPO, ros_isolated_env
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -275,3 +281,39 @@ def test_launch_arguments_are_described(ros2_cli):
     for a in ARGUMENTS:
         assert f"'{a.name}':" in res.stdout, a.name
         assert a.description.split()[0] in res.stdout
+
+
+@pytest.mark.parametrize("front_end", ["ros2 launch", "para-deploy"])
+def test_ctrl_c_during_a_sim_run_stops_cleanly(ros2_cli, tmp_path, front_end):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C, after the first of three
+    episodes: the bridge ends the episode, writes results marked incomplete and closes the
+    simulation (exiting under its rendering thread crashed it with SIGSEGV); exit code 1."""
+    log, out, logs = tmp_path / "run.log", tmp_path / "r.json", tmp_path / "ros_log"
+    if front_end == "ros2 launch":
+        proc = ros2_cli.start(*LAUNCH, "sim:=true", "episodes:=3", f"results_path:={out}", log=log)
+    else:
+        logs.mkdir()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "para_ros.deploy", "--sim", "--episodes", "3"]
+            + ["--results-path", str(out)],
+            cwd=REPO,
+            env=ros_isolated_env(logs),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        assert wait_for(lambda: "episode 0 (init 0)" in log.read_text(), 120), log.read_text()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=45)
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert "-11" not in text and "Segmentation" not in text, text[-3000:]
+    assert proc.returncode == 1, text[-3000:]
+    assert "of 3 episodes ran" in text
+    summary = results(out)["summary"]
+    assert summary["complete"] is False and summary["requested"] == 3 and summary["n"] >= 1
+    time.sleep(1.0)
+    assert not node_processes(ros2_cli.install)
+    assert not processes_logging_to(logs)
