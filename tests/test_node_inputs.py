@@ -134,7 +134,7 @@ class TestRefused:
 
     def test_eef_behind_the_camera(self, driver, node):
         d = window(driver, node, "start_behind_camera", eef_pos=EEF_POS + [2.0, 0.0, 0.0])
-        assert "is behind the camera (depth -0.075 m)" in d["last_skip_reason"]
+        assert "is behind the camera (depth -0.07548 m)" in d["last_skip_reason"]
         assert answered(driver)
 
 

@@ -93,13 +93,15 @@ def test_end_to_end_targets_equal_the_geometry_core(tmp_path, driver, ros_env):
 
 def test_step_limit_and_workspace_clamp(tmp_path, driver, ros_env):
     model = write_model(tmp_path / "const.onnx")
-    node = start_node(model, ros_env, "max_step:=0.02", "workspace_max:=[10.0, 10.0, 0.9]")
+    # the EEF (z 0.95) inside the box; the predicted targets reach below and above it
+    node = start_node(model, ros_env, "max_step:=0.02", "workspace_max:=[10.0, 10.0, 0.96]")
     try:
         t0 = time.monotonic()
         assert wait_for(lambda: driver.count("target", t0) >= 1, 30, step=driver.send)
         t = driver.messages("target", t0)[-1].pose.position
         p = np.array([t.x, t.y, t.z])
         assert np.linalg.norm(p - EEF_POS) == pytest.approx(0.02, abs=1e-9)
+        assert p[2] <= 0.96
         last = driver.messages("action", t0)[-1]
         assert last.status == last.STATUS_OK_CLAMPED == "ok_clamped"
     finally:
