@@ -249,7 +249,7 @@ def test_timed_replay_of_a_realsense_bag_drives_the_node_through_derived_poses(
     replayed into the pip node (no tf2): para-replay-timed --derive-poses publishes the
     reader's EEF and camera poses at each image stamp, the node decodes the JPEG frames."""
     from para_ros.replay.timed import main as timed_main
-    from tests.format_writers import write_realsense_bag
+    from tests.format_writers import REALSENSE_ARGS, write_realsense_bag
     from tests.ros_helpers.policy_fixture import start_node
 
     onnx_path, _, _ = exported
@@ -274,14 +274,7 @@ def test_timed_replay_of_a_realsense_bag_drives_the_node_through_derived_poses(
                 "-o",
                 str(tmp_path / "timed"),
                 "--derive-poses",
-                "--image-topic",
-                "/camera/color/image_raw/compressed",
-                "--camera-info-topic",
-                "/camera/color/camera_info",
-                "--eef-frame",
-                "panda_hand_tcp",
-                "--gripper-from",
-                "fingers",
+                *REALSENSE_ARGS,
             ]
         )
         assert node.poll() is None, (tmp_path / "node.log").read_text()
