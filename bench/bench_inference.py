@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from bench.common import spread
 
 VARIANTS = (
     "torch_eager",
@@ -34,17 +34,6 @@ VARIANTS = (
 )
 
 
-def _stats(t) -> dict:
-    t = np.asarray(t)
-    return {
-        "median_ms": float(np.median(t)),
-        "p10_ms": float(np.percentile(t, 10)),
-        "p90_ms": float(np.percentile(t, 90)),
-        "min_ms": float(t.min()),
-        "n": len(t),
-    }
-
-
 def interleaved(fns: dict, repeat: int, warmup: int = 2) -> dict:
     for _ in range(warmup):
         for f in fns.values():
@@ -55,7 +44,7 @@ def interleaved(fns: dict, repeat: int, warmup: int = 2) -> dict:
             t0 = time.perf_counter()
             f()
             times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: _stats(v) for k, v in times.items()}
+    return {k: spread(v) for k, v in times.items()}
 
 
 def _measure(preset: str, repeat: int) -> dict:

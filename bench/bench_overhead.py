@@ -8,7 +8,7 @@ process, one thread): what `para_policy` does between receiving an image and pub
   decode      classes -> world poses (OnnxPolicy.infer)
   publish     PolicyAction + nav_msgs/Path built as the node builds them and published with
               rclpy (isolated domain, localhost, no subscriber)
-overhead = convert + preprocess + decode + publish, per frame: p50 and p99.
+overhead = convert + preprocess + decode + publish, per frame: median and spread (bench.common.spread).
 Frames: the field data's LIBERO frames scaled to the camera size; model: the vits224
 architecture at 224 px (random weights, export_friendly + optimised) and the shipped
 libero128 model at 128 px.
@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.common import spread
 
 
 def _frames(n: int, hw: tuple[int, int]):
@@ -41,15 +43,6 @@ def _frames(n: int, hw: tuple[int, int]):
         )
         out.append((img, K, np.asarray(ep.T_world_cam).reshape(-1, 4, 4)[0], ep.eef_pos[k]))
     return out
-
-
-def _stats(v) -> dict:
-    v = np.asarray(v)
-    return {
-        "p50_ms": float(np.median(v)),
-        "p99_ms": float(np.percentile(v, 99)),
-        "p10_ms": float(np.percentile(v, 10)),
-    }
 
 
 def _measure(model: Path, camera_hw: tuple[int, int], n: int, compressed: bool) -> dict:
@@ -123,8 +116,8 @@ def _measure(model: Path, camera_hw: tuple[int, int], n: int, compressed: bool) 
         "input": "jpeg" if compressed else "rgb8",
         "frames": len(over),
         "threads": 1,
-        "steps": {k: _stats(v) for k, v in steps.items()},
-        "overhead": _stats(over),
+        "steps": {k: spread(v) for k, v in steps.items()},
+        "overhead": spread(over),
         "overhead_share_of_inference_p50": float(np.median(over) / np.median(steps["inference"])),
     }
 

@@ -32,8 +32,14 @@ def timeit(fn: Callable[[], object], repeat: int = 50, warmup: int = 3) -> dict:
         t0 = time.perf_counter()
         fn()
         t[k] = (time.perf_counter() - t0) * 1e3
+    return spread(t)
+
+
+def spread(ms) -> dict:
+    """Median and spread of timings in milliseconds: n, median, p10, p90, p99, min, max."""
+    t = np.asarray(ms, dtype=np.float64)
     return {
-        "n": repeat,
+        "n": len(t),
         "median_ms": float(np.median(t)),
         "p10_ms": float(np.percentile(t, 10)),
         "p90_ms": float(np.percentile(t, 90)),
