@@ -8,7 +8,8 @@ process, one thread): what `para_policy` does between receiving an image and pub
   decode      classes -> world poses (OnnxPolicy.infer)
   publish     PolicyAction + nav_msgs/Path built as the node builds them and published with
               rclpy (isolated domain, localhost, no subscriber)
-overhead = convert + preprocess + decode + publish, per frame: median and spread (bench.common.spread).
+overhead = convert + preprocess + decode + publish, per frame: median and spread
+(bench.common.spread).
 Frames: the field data's LIBERO frames scaled to the camera size; model: the vits224
 architecture at 224 px (random weights, export_friendly + optimised) and the shipped
 libero128 model at 128 px.
