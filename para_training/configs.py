@@ -54,6 +54,20 @@ class DataConfig:
         default=False,
         metadata={"help": "override the pca1d gate (the seed ran at 0.81 with consent)"},
     )
+    augment_rotation_deg: float = field(
+        default=0.0,
+        metadata={
+            "help": "camera rotated about its centre by up to this many degrees (image warped "
+            "by K R K^-1, labels re-projected exactly; 0 = off)"
+        },
+    )
+    augment_rotation_prob: float = field(
+        default=0.5, metadata={"help": "fraction of training samples rotated"}
+    )
+    augment_color: float = field(
+        default=0.0,
+        metadata={"help": "brightness/contrast/saturation jitter amplitude (0 = off)"},
+    )
     val_fraction: float = field(default=0.1, metadata={"help": "episodes held out for validation"})
     world_frame: str = field(default="world", metadata={"help": "frame id of the world"})
     image_topic: str = field(default="/camera/image_raw", metadata={"help": "bag topic"})

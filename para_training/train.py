@@ -34,6 +34,7 @@ from para_ros.data.source import DataSource, add_source_args, describe, source_f
 from para_training import checkpoint as ckpt
 from para_training.cli import add_dataclass_args, dataclass_from_args
 from para_training.configs import DataConfig, TrainConfig, get_preset
+from para_training.data.augment import AugmentConfig
 from para_training.data.dataset import IGNORE_INDEX, ParaWindowDataset, sample_index
 from para_training.data.stats import build_spec, compute_stats
 from para_training.metrics import MetricAccumulator, predictions_from_logits
@@ -187,7 +188,10 @@ def train(
         episodes = load_episodes(data.data, source)
     spec, model_cfg = make_spec(episodes, data, model_hparams, log)
     train_ids, val_ids = split_episodes(len(episodes), data.val_fraction, cfg.seed)
-    train_ds = ParaWindowDataset(episodes, spec, sample_index(episodes, train_ids))
+    augment = AugmentConfig(
+        data.augment_rotation_deg, data.augment_rotation_prob, data.augment_color
+    )
+    train_ds = ParaWindowDataset(episodes, spec, sample_index(episodes, train_ids), augment)
     val_ds = (
         ParaWindowDataset(episodes, spec, sample_index(episodes, val_ids)) if val_ids else None
     )
@@ -198,6 +202,8 @@ def train(
         f"{len(train_ds)} training samples; T={spec.window.steps} stride={spec.window.stride} "
         f"dt={spec.window.dt:.3f}s height [{spec.height.min:.3f}, {spec.height.max:.3f}] m"
     )
+    if augment.active:
+        log(f"augmentation (training samples only): {augment}")
 
     from para_training.policies.registry import make_model
 

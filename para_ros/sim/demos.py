@@ -12,6 +12,8 @@ from the task's placement sampler, demo k with layout seed --layout-seed-start +
 lie in the training range (para_ros.sim.layouts.TRAIN_LAYOUT_SEEDS; evaluation seeds are a
 disjoint range). Each demo's meta records its layout (source, index, object positions) and
 its episode seed.
+--recovery F: that fraction of demos start after expert.detour (the arm left away from the
+object with the gripper closed on nothing), so the policy learns to go back for it.
 Frame time is the policy step index / 20 Hz (one teleport step is one policy step; LIBERO's
 native control rate). HDF5 layout: para_ros/data/hdf5_io.py.
 """
@@ -63,13 +65,17 @@ def settings_grid(setting: str, grid: int, max_theta: float, half: str = "") -> 
     )
 
 
-def record_episode(sim, init_state, name: str):
+def record_episode(sim, init_state, name: str, recovery_rng=None):
     """Expert rollout without images from an official init state (index) or a
-    layouts.Layout; returns (outcome, Episode or None)."""
+    layouts.Layout; returns (outcome, Episode or None). recovery_rng: a recovery demo, the
+    recording starting after `expert.detour` (the arm away from the object, gripper closed)."""
     from para_ros.data.episode import Episode
-    from para_ros.sim.expert import run_expert
+    from para_ros.sim.expert import detour, run_expert
 
     obs0 = sim.reset(init_state)
+    if recovery_rng is not None:
+        detour(sim, recovery_rng)
+        sim.step_count = 0  # the episode's step budget starts with the recording
     states = [sim.sim.get_state().flatten().copy()]
 
     def on_step(_obs, _a):
@@ -109,6 +115,7 @@ def record_episode(sim, init_state, name: str):
             "init_state": sim.layout.index if sim.layout.source == "official" else None,
             "layout": sim.layout.record(),
             "seed": sim.episode_seed,
+            "recovery": recovery_rng is not None,
             "setting": dataclasses.asdict(sim.cfg),
         },
     )
@@ -142,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="fresh: first layout seed (training range, disjoint from evaluation's)",
+    )
+    ap.add_argument(
+        "--recovery",
+        type=float,
+        default=0.0,
+        help="fraction of demos that start after a detour (gripper closed on nothing, away "
+        "from the object): the expert going back for it",
     )
     ap.add_argument("--max-theta", type=float, default=25.0, help="viewpoint: degrees")
     ap.add_argument("--image-size", type=int, default=224)
@@ -189,8 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         init = int(rng.integers(len(sim.init_states)))
         if args.layouts == "fresh":
             init = sim.fresh_layout(args.layout_seed_start + k)
+        recovery = args.recovery > 0 and rng.uniform() < args.recovery
         try:
-            outcome, ep = record_episode(sim, init, f"demo_{k:04d}")
+            outcome, ep = record_episode(
+                sim,
+                init,
+                f"demo_{k:04d}",
+                np.random.default_rng([args.seed, k]) if recovery else None,
+            )
         except SimError:
             refused += 1
             continue
@@ -215,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             "grid": args.grid,
             "half": args.half,
             "layouts": args.layouts,
+            "recovery": args.recovery,
             "layout_seeds": [args.layout_seed_start, args.layout_seed_start + args.episodes]
             if args.layouts == "fresh"
             else None,

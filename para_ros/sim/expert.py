@@ -75,3 +75,22 @@ def run_expert(
     go([place] * cfg.open_steps, -1.0)
     go(_line(obs.eef_pos, place + [0, 0, 0.08], cfg.step), -1.0)
     return sim.final_outcome(), observations, actions
+
+
+def detour(sim: LiberoSim, rng: np.random.Generator, cfg: ExpertConfig = ExpertConfig()) -> None:
+    """Leave the arm where a policy that lost the object would be, before a recovery demo.
+
+    A point drawn along the way from the object to the target (fraction uniform in [0, 1]),
+    moved up to 6 cm in the table plane and 3-20 cm above the object, reached with the gripper
+    closed on nothing (the failure the default model showed: a grasp that missed, then the
+    empty gripper carried towards the plate). The steps are not recorded; `run_expert` from
+    there opens the gripper on its way back to the object. Designed here (the seed has no
+    recovery data)."""
+    obs = sim.observe(False)
+    obj = sim.object_pos()
+    tgt = sim.object_pos(sim.env.env.obj_of_interest[1])
+    point = obj + rng.uniform() * (tgt - obj)
+    point[:2] += rng.uniform(-0.06, 0.06, size=2)
+    point[2] = obj[2] + rng.uniform(0.03, 0.20)
+    for p in _line(obs.eef_pos, point, cfg.step):
+        sim.step_target(p, sim.start_quat, 1.0, False)

@@ -31,6 +31,7 @@ from para_ros.core.action_codec import Codecs, encode_targets
 from para_ros.core.contract import PolicySpec
 from para_ros.core.image import prepare
 from para_ros.data.episode import Episode
+from para_training.data.augment import AugmentConfig, augment_view
 
 IGNORE_INDEX = -100
 
@@ -41,8 +42,17 @@ def sample_index(episodes: list[Episode], episode_ids: list[int]) -> list[tuple[
 
 
 class ParaWindowDataset(Dataset):
-    def __init__(self, episodes: list[Episode], spec: PolicySpec, index: list[tuple[int, int]]):
+    def __init__(
+        self,
+        episodes: list[Episode],
+        spec: PolicySpec,
+        index: list[tuple[int, int]],
+        augment: AugmentConfig | None = None,
+    ):
+        """augment: training-time camera rotation and colour jitter (para_training.data.augment);
+        its random draws come from torch's RNG, so a seeded run is reproducible."""
         self.episodes = episodes
+        self.augment = augment if augment is not None and augment.active else None
         self.spec = spec
         self.codecs = Codecs.from_spec(spec)
         self.index = index
@@ -59,6 +69,9 @@ class ParaWindowDataset(Dataset):
         T, stride = spec.window.steps, spec.window.stride
         image, K = prepare(np.asarray(ep.rgb[f]), ep.K_at(f), hw)  # (H, W, 3), (3, 3)
         T_wc = ep.T_world_cam_at(f)
+        if self.augment is not None:  # labels below are projected with the rotated camera
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+            image, T_wc = augment_view(image, K, T_wc, ep.eef_pos[f][None], self.augment, rng)
         future = np.minimum(f + stride * (np.arange(T) + 1), len(ep) - 1)  # (T,)
         tg = encode_targets(
             spec,

@@ -55,3 +55,29 @@ def test_fresh_layout_demos_record_training_seeds(tmp_path, capsys):
     assert make_demos(["-o", str(bad), "--layouts", "fresh", "--layout-seed-start", start]) == 2
     assert "train layout seeds must lie in [0, 1000000)" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_recovery_demos_start_away_with_an_empty_closed_gripper(tmp_path):
+    """--recovery 1: every demo starts after expert.detour: the fingers closed on nothing and
+    the EEF away from the grasp, then the expert opens, goes back and places."""
+    out = tmp_path / "recovery.hdf5"
+    args = ["-o", str(out), "--episodes", "3", "--image-size", "64", "--no-progress"]
+    assert make_demos([*args, "--recovery", "1", "--layouts", "fresh"]) == 0
+    eps = load_episodes(out)
+    assert len(eps) >= 2  # the expert places from most detours
+    plain = load_episodes_first_frame_gap(tmp_path)
+    for ep in eps:
+        assert ep.meta["recovery"] is True
+        gap = np.abs(np.asarray(ep.meta["gripper_qpos"][0])).sum()
+        assert gap < plain * 0.5, (gap, plain)  # fingers closed at the first frame
+        assert ep.gripper[0] == -1.0  # ... and the first command opens them
+        bowl = np.asarray(ep.meta["layout"]["object_xy"]["akita_black_bowl_1"])
+        assert np.linalg.norm(ep.eef_pos[0, :2] - bowl) < 0.35
+
+
+def load_episodes_first_frame_gap(tmp_path) -> float:
+    """Finger opening (sum of |gripper_qpos|) at the first frame of an ordinary demo."""
+    out = tmp_path / "plain.hdf5"
+    args = ["-o", str(out), "--episodes", "1", "--image-size", "64", "--no-progress"]
+    assert make_demos([*args, "--layouts", "fresh"]) == 0
+    return float(np.abs(np.asarray(load_episodes(out)[0].meta["gripper_qpos"][0])).sum())

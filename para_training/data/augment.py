@@ -1,0 +1,126 @@
+"""Geometrically exact training augmentation: a camera rotated about its optical centre, and
+colour jitter.
+
+A camera that rotates about its centre (no translation) sees the same rays: the new image is
+the old one warped by the homography H = K R K^-1, where R (3, 3) maps old camera coordinates
+to new ones (p_new = R p_old, OpenCV optical frame: x right, y down, z forward). No second
+render is needed, and every label stays exact: the camera pose becomes
+T_world_cam' = T_world_cam @ [[R^T, 0], [0, 1]] and the targets are projected with it, so
+pixels move with the image while world heights, gripper and rotation labels (world frame) do
+not change. Pixels outside the old image are black (as the border of a real wide rotation).
+
+Pixel convention: continuous coordinates as in para_ros.core.geometry.project (pixel i covers
+[i, i + 1), so K's cx = W / 2 is the image centre); OpenCV's warp indexes pixel centres at
+integers, hence the half-pixel shift in `warp_image`. tests/sim/test_augment_render.py checks
+the warp against MuJoCo re-rendering the rotated camera.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """rotation_deg: largest camera rotation (degrees, random axis, angle uniform in
+    [0, rotation_deg]); 0 turns it off. rotation_prob: fraction of samples rotated.
+    color: brightness/contrast/saturation jitter amplitude (0.2 = factors in [0.8, 1.2]);
+    0 turns it off."""
+
+    rotation_deg: float = 0.0
+    rotation_prob: float = 0.5
+    color: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rotation_deg < 60.0:
+            raise ValueError(f"augment rotation_deg must be in [0, 60), got {self.rotation_deg}")
+        if not 0.0 <= self.rotation_prob <= 1.0:
+            raise ValueError(f"augment rotation_prob must be in [0, 1], got {self.rotation_prob}")
+        if not 0.0 <= self.color < 1.0:
+            raise ValueError(f"augment color must be in [0, 1), got {self.color}")
+
+    @property
+    def active(self) -> bool:
+        return self.rotation_deg > 0 or self.color > 0
+
+
+def random_rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
+    """(3, 3) rotation about a uniformly random axis by an angle uniform in [0, max_deg]."""
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    angle = np.radians(rng.uniform(0.0, max_deg))
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(axis * angle).as_matrix()
+
+
+def rotation_homography(K: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """(3, 3) H = K R K^-1: old pixel (u, v, 1) -> new pixel, continuous coordinates."""
+    return K @ R @ np.linalg.inv(K)
+
+
+def rotated_pose(T_world_cam: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """(4, 4) pose of the camera after p_new = R p_old (same optical centre)."""
+    out = np.array(T_world_cam, dtype=np.float64, copy=True)
+    out[:3, :3] = T_world_cam[:3, :3] @ R.T
+    return out
+
+
+def warp_image(image: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8 warped by H (continuous pixel coordinates), bilinear, black outside."""
+    import cv2
+
+    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    H_idx = np.linalg.inv(shift) @ H @ shift  # OpenCV pixel centres at integers
+    h, w = image.shape[:2]
+    return cv2.warpPerspective(
+        image, H_idx, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+
+
+def jitter_color(image: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """(h, w, 3) uint8 with brightness, contrast and saturation each scaled by a factor in
+    [1 - amount, 1 + amount]."""
+    x = image.astype(np.float32)
+    b, c, s = rng.uniform(1.0 - amount, 1.0 + amount, size=3)
+    x = x * b
+    mean = x.mean()
+    x = (x - mean) * c + mean
+    grey = x.mean(axis=2, keepdims=True)
+    x = (x - grey) * s + grey
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def augment_view(
+    image: np.ndarray,
+    K: np.ndarray,
+    T_world_cam: np.ndarray,
+    keep_in_view: np.ndarray,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
+    tries: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(image, T_world_cam) of a randomly rotated camera, or the inputs unchanged.
+
+    image (h, w, 3) uint8 at the resolution K describes; keep_in_view (N, 3) world points
+    (the current EEF) that must stay inside the new image, else another rotation is drawn
+    (`tries` in all) and then none is applied. Colour jitter applies either way."""
+    from para_ros.core.geometry import project
+
+    h, w = image.shape[:2]
+    T_out = T_world_cam
+    if cfg.rotation_deg > 0 and rng.uniform() < cfg.rotation_prob:
+        for _ in range(tries):
+            R = random_rotation(rng, cfg.rotation_deg)
+            T_new = rotated_pose(T_world_cam, R)
+            uv, z = project(keep_in_view, K, T_new)  # (N, 2), (N,)
+            inside = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+            if inside.all():
+                image = warp_image(image, rotation_homography(K, R))
+                T_out = T_new
+                break
+    if cfg.color > 0:
+        image = jitter_color(image, rng, cfg.color)
+    return image, T_out
