@@ -3,21 +3,29 @@
 One command, resumable (a stage whose output exists is skipped; --force re-runs), every stage a
 tool of this project run as its own process:
 
-  1. demos      para-make-demos: scripted-expert demos of libero_spatial task 0 at the model's
-                resolution (in-distribution: the official init states; position track: the
-                seed's left half of the object-shift grid)
-  2. basis      para-rotation-basis (pca1d, gate 0.85)
+  1. demos      para-make-demos, fresh layouts from the task's sampler (training seeds,
+                disjoint from evaluation's), a quarter of them recovery demos (--recovery):
+                in_distribution: unshifted layouts + the seed's 16 x 16 object-shift grid;
+                position / near tracks: the left / near half of that grid only
+  2. basis      para-rotation-basis over the track's demo files (pca1d, gate 0.85)
   3. train      para-train --preset libero128 (a ViT trained from scratch: no pretrained DINO
                 weights can be downloaded here; --backbone-weights FILE with --preset
-                vits224 uses the user's own)
+                vits224 uses the user's own); the preset's augmentation (camera rotated about
+                its centre, colour jitter) on training samples
   4. export     para-export (fp32 ONNX with its parity report; --int8 adds a quantised copy)
   5. eval       para-eval-sim: closed loop in LIBERO, in-process, sharded over --jobs processes
-                (in-distribution: init states 0..N-1; position track: the right half)
-  6. card       MODEL_CARD.md + card.json: data, configuration, training time and machine,
-                open-loop metrics, parity, closed-loop success by setting with N
+                (in_distribution: held-out fresh layouts; position: the right half; near: the
+                far half)
+  6. matrix     (--matrix-episodes N) para-eval-matrix of the in_distribution model: official
+                init states (whether training saw them) and viewpoint zero-shot at --thetas x 8
+                azimuths, sharded and joined
+  7. card       MODEL_CARD.md + card.json: data, configuration, training time and machine,
+                open-loop metrics, parity, closed-loop success by setting with N and its 95%
+                interval
 
-The in-distribution track gives the shipped model; the position track (train left, test right)
-is evaluation only. With --jobs 2 the tracks' stages run side by side (2-core machine).
+The in-distribution track gives the shipped model; the position (left -> right) and near
+(near -> far) tracks are evaluation only: models of the same recipe trained on a half. With
+--jobs 2 the tracks' stages run side by side (2-core machine).
 """
 
 from __future__ import annotations
@@ -39,21 +47,31 @@ MODEL_NAME = "para_libero_spatial_t0"
 
 @dataclass
 class Track:
-    name: str  # "in_distribution" | "position"
-    demo_args: list[str]
+    name: str  # "in_distribution" | "position" | "near"
+    demo_parts: list[tuple[str, int, list[str]]]  # (part, demos attempted, para-make-demos args)
     eval_args: list[str]
     setting: str  # how the card names the closed-loop setting
+
+
+# Layout seeds of each demo part (para_ros.sim.layouts.TRAIN_LAYOUT_SEEDS; evaluation draws
+# from a disjoint range): parts never share a layout.
+PART_SEEDS = {"fresh": (0, 1), "shift": (1000, 2), "left": (2000, 3), "near": (3000, 4)}
 
 
 @dataclass
 class RecipeConfig:
     out: Path
     preset: str = "libero128"
-    demos: int = 100
-    epochs: int = 8
-    eval_episodes: int = 50
+    demos: int = 70  # in_distribution: unshifted fresh layouts
+    shift_demos: int = 60  # in_distribution: fresh layouts + the seed's 16 x 16 shift grid
+    position_demos: int = 80  # position / near tracks: their half of the shift grid
+    recovery: float = 0.25  # fraction of demos starting after expert.detour
+    epochs: int = 10
+    eval_episodes: int = 30  # fresh layouts (evaluation seeds)
     ood_cells_grid: int = 4
     ood_episodes_per_cell: int = 6
+    matrix_episodes: int = 0  # > 0: para-eval-matrix rows (official, viewpoint), starts per cell
+    thetas: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0)
     # Chunk step executed per frame. 1 (4 recorded frames ahead) measured on the shipped
     # model, init states 0-5: 5/6 PLACE; step 0 (2 frames ahead): 2/15 PLACE, its short
     # targets land a height bin or a cell off and the gripper closed ~3 cm above the bowl.
@@ -73,31 +91,36 @@ class RecipeConfig:
         data = get_preset(self.preset)["data"]
         return int(data.get("image_height", 224))
 
+    def part(self, name: str, episodes: int, *setting: str) -> tuple[str, int, list[str]]:
+        start, seed = PART_SEEDS[name]
+        args = ["--layouts", "fresh", "--layout-seed-start", str(start), "--seed", str(seed)]
+        return name, episodes, [*setting, *args, "--recovery", str(self.recovery)]
+
     def track(self, name: str) -> Track:
+        grid = ["--setting", "position", "--grid", "16"]
         if name == "in_distribution":
+            parts = [self.part("fresh", self.demos, "--setting", "in_distribution")]
+            if self.shift_demos > 0:
+                parts.append(self.part("shift", self.shift_demos, *grid))
             return Track(
                 name,
-                ["--setting", "in_distribution", "--seed", "0"],
-                ["--episodes", str(self.eval_episodes)],
-                f"in-distribution (official init states 0..{self.eval_episodes - 1})",
+                parts,
+                ["--layouts", "fresh", "--episodes", str(self.eval_episodes)],
+                f"fresh layouts ({self.eval_episodes} held-out sampler seeds)",
             )
-        if name == "position":
+        if name in ("position", "near"):
+            train_half, test_half = ("left", "right") if name == "position" else ("near", "far")
             g = self.ood_cells_grid
             return Track(
                 name,
-                ["--setting", "position", "--half", "left", "--seed", "1"],
-                [
-                    "--half",
-                    "right",
-                    "--grid",
-                    str(g),
-                    "--episodes",
-                    str(self.ood_episodes_per_cell),
-                ],
-                f"position OOD (trained on the left half dy < 0, tested on the right half of a "
-                f"{g}x{g} shift grid, {self.ood_episodes_per_cell} init states per cell)",
+                [self.part(train_half, self.position_demos, *grid, "--half", train_half)],
+                ["--half", test_half, "--grid", str(g)]
+                + ["--episodes", str(self.ood_episodes_per_cell)],
+                f"position OOD (trained on the {train_half} half, tested on the {test_half} "
+                f"half of a {g}x{g} shift grid, {self.ood_episodes_per_cell} init states per "
+                "cell)",
             )
-        raise ValueError(f"unknown track {name!r}; expected in_distribution or position")
+        raise ValueError(f"unknown track {name!r}; expected in_distribution, position or near")
 
 
 def _run(cmd: list[str], log: Path) -> float:
@@ -122,7 +145,7 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
     shards = procs
     d = cfg.out / track.name
     d.mkdir(parents=True, exist_ok=True)
-    demos, run_dir = d / "demos.hdf5", d / "run"
+    run_dir = d / "run"
     onnx = d / "model.onnx"
     timing_file = d / "timing.json"
 
@@ -140,23 +163,30 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
         record(name, seconds)
         say(f"[{track.name}] {name}: done in {seconds:.0f} s")
 
+    demo_files = []
+    for part, episodes, args in track.demo_parts:
+        path = d / f"demos_{part}.hdf5"
+        stage(
+            f"demos_{part}",
+            path,
+            _tool(
+                "para_ros.sim.demos",
+                "-o",
+                str(path),
+                "--episodes",
+                str(episodes),
+                "--image-size",
+                str(cfg.image_size),
+                "--no-progress",
+                *args,
+            ),
+        )
+        demo_files.append(path)
+    basis = d / "rotation_basis.json"
     stage(
-        "demos",
-        demos,
-        _tool(
-            "para_ros.sim.demos",
-            "-o",
-            str(demos),
-            "--episodes",
-            str(cfg.demos),
-            "--image-size",
-            str(cfg.image_size),
-            "--no-progress",
-            *track.demo_args,
-        ),
-    )
-    stage(
-        "basis", d / "demos.rotation_basis.json", _tool("para_training.rotation_basis", str(demos))
+        "basis",
+        basis,
+        _tool("para_training.rotation_basis", *map(str, demo_files), "-o", str(basis)),
     )
     if cfg.force and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -165,7 +195,9 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
         run_dir / "best" / "model.safetensors",
         _tool(
             "para_training.train",
-            str(demos),
+            *map(str, demo_files),
+            "--rotation_basis",
+            str(basis),
             "--preset",
             cfg.preset,
             "--output_dir",
@@ -228,10 +260,47 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
                     range(shards),
                 )
             )
-        parts = [str(d / "eval" / f"results_shard{i}of{shards}.json") for i in range(shards)]
-        _run(_tool("para_ros.sim.evaluate", "merge", *parts, "-o", str(results)), d / "merge.log")
+        shard_files = [str(d / "eval" / f"results_shard{i}of{shards}.json") for i in range(shards)]
+        _run(
+            _tool("para_ros.sim.evaluate", "merge", *shard_files, "-o", str(results)),
+            d / "merge.log",
+        )
         record("eval", time.perf_counter() - t0)
-    return {"dir": d, "demos": demos, "run": run_dir, "onnx": onnx, "results": results}
+    return {"dir": d, "demos": demo_files, "run": run_dir, "onnx": onnx, "results": results}
+
+
+def run_matrix(cfg: RecipeConfig, main: dict, say=print) -> Path:
+    """Stage 6: para-eval-matrix of the in_distribution model, official init states (checked
+    against its demos) and viewpoint zero-shot, sharded over cfg.jobs processes, joined."""
+    out = cfg.out / "matrix"
+    done = out / "matrix.json"
+    if done.exists() and not cfg.force:
+        say(f"[matrix] {done} exists, skipped")
+        return done
+    base = [
+        "--models", str(main["onnx"]), "--settings", "official", "viewpoint",
+        "--episodes", str(cfg.matrix_episodes), "--thetas", *map(str, cfg.thetas),
+        "--azimuths", "8", "--image-size", str(cfg.image_size),
+        "--max-steps", str(cfg.max_steps), "--train-demos", *map(str, main["demos"]),
+        "-o", str(out),
+    ]  # fmt: skip
+    n = max(1, cfg.jobs)
+    say(f"[matrix] {n} shard(s): {' '.join(base)}")
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:
+        list(
+            pool.map(
+                lambda i: _run(
+                    _tool("para_ros.sim.matrix", *base, "--shard", str(i), "--num-shards", str(n)),
+                    cfg.out / f"matrix_shard{i}.log",
+                ),
+                range(n),
+            )
+        )
+    shards = [str(out / f"matrix_shard{i}of{n}.json") for i in range(n)]
+    _run(_tool("para_ros.sim.matrix", "merge", *shards, "-o", str(out)), cfg.out / "matrix.log")
+    say(f"[matrix] done in {time.perf_counter() - t0:.0f} s")
+    return done
 
 
 def machine() -> str:
@@ -254,11 +323,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("-o", "--out", default="runs/default", help="work folder (resumable)")
     ap.add_argument("--preset", default="libero128", help="para-train preset (tiny for tests)")
-    ap.add_argument("--demos", type=int, default=100, help="expert demos attempted per track")
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--eval-episodes", type=int, default=50, help="in-distribution episodes")
+    ap.add_argument(
+        "--demos", type=int, default=70, help="in_distribution: unshifted fresh-layout demos"
+    )
+    ap.add_argument(
+        "--shift-demos", type=int, default=60, help="in_distribution: shift-grid demos"
+    )
+    ap.add_argument(
+        "--position-demos", type=int, default=80, help="position/near tracks: demos of the half"
+    )
+    ap.add_argument(
+        "--recovery", type=float, default=0.25, help="fraction of recovery demos (each part)"
+    )
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--eval-episodes", type=int, default=30, help="fresh layouts (held-out seeds)")
     ap.add_argument("--ood-grid", type=int, default=4, help="position OOD test grid per axis")
     ap.add_argument("--ood-episodes", type=int, default=6, help="init states per OOD cell")
+    ap.add_argument(
+        "--matrix-episodes",
+        type=int,
+        default=0,
+        help="> 0: para-eval-matrix rows of the in_distribution model (official init states, "
+        "viewpoint at each --thetas x 8 azimuths), starts per cell",
+    )
+    ap.add_argument("--thetas", nargs="+", type=float, default=[5, 10, 15, 20, 25])
     ap.add_argument(
         "--execute-step", type=int, default=1, help="chunk step executed per frame (node param)"
     )
@@ -274,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracks",
         nargs="+",
         default=["in_distribution", "position"],
-        choices=["in_distribution", "position"],
+        choices=["in_distribution", "position", "near"],
     )
     ap.add_argument("--int8", action="store_true", help="also export and report an int8 copy")
     ap.add_argument("--force", action="store_true", help="re-run stages whose output exists")
@@ -300,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         out=Path(args.out),
         preset=args.preset,
         demos=args.demos,
+        shift_demos=args.shift_demos,
+        position_demos=args.position_demos,
+        recovery=args.recovery,
+        matrix_episodes=args.matrix_episodes,
+        thetas=tuple(args.thetas),
         epochs=args.epochs,
         eval_episodes=args.eval_episodes,
         ood_cells_grid=args.ood_grid,
@@ -329,12 +422,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from para_training.model_card import write_card
 
-    card = write_card(cfg, dict(zip(cfg.tracks, outs, strict=True)), machine())
+    outs_by_track = dict(zip(cfg.tracks, outs, strict=True))
+    matrix = None
+    if cfg.matrix_episodes > 0 and "in_distribution" in outs_by_track:
+        try:
+            matrix = run_matrix(cfg, outs_by_track["in_distribution"])
+        except RuntimeError as exc:
+            print(f"para-train-default: {exc}", file=sys.stderr)
+            return 1
+    card = write_card(cfg, outs_by_track, machine(), matrix)
     print(f"model card: {card}")
     if args.install:
         from para_training.model_card import install
 
-        install(cfg, dict(zip(cfg.tracks, outs, strict=True)), Path(args.install))
+        install(cfg, outs_by_track, Path(args.install), matrix)
         print(f"installed to {args.install}")
     return 0
 

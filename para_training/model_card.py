@@ -23,22 +23,44 @@ OPEN_LOOP_KEYS = (
 )
 
 
-def _demos_summary(path: Path) -> dict:
+def _demos_summary(paths: list[Path] | Path) -> dict:
+    """Totals over a track's demo files, and each file (`parts`): episodes, frames, setting,
+    half, layouts and the fraction of recovery demos."""
     import h5py
 
-    with h5py.File(path, "r") as f:
-        data = f["data"]
-        lengths = [int(data[k].attrs["num_samples"]) for k in data if k.startswith("demo_")]
-        env = json.loads(data.attrs.get("env_args", "{}"))
-        hw = data[next(k for k in data if k.startswith("demo_"))]["obs/agentview_rgb"].shape[1:3]
+    parts = []
+    for path in [paths] if isinstance(paths, Path) else paths:
+        with h5py.File(path, "r") as f:
+            data = f["data"]
+            demos = [k for k in data if k.startswith("demo_")]
+            lengths = [int(data[k].attrs["num_samples"]) for k in demos]
+            recovery = sum(json.loads(data[k].attrs.get("meta", "{}")).get("recovery", False)
+                           for k in demos)  # fmt: skip
+            env = json.loads(data.attrs.get("env_args", "{}"))
+            hw = data[demos[0]]["obs/agentview_rgb"].shape[1:3]
+        parts.append(
+            {
+                "file": path.name,
+                "episodes": len(lengths),
+                "recovery_episodes": int(recovery),
+                "frames": int(sum(lengths)),
+                "image_hw": list(hw),
+                "setting": env.get("setting", ""),
+                "half": env.get("half", ""),
+                "layouts": env.get("layouts", "official"),
+                "layout_seeds": env.get("layout_seeds"),
+                "language": env.get("language", ""),
+            }
+        )
+    first = parts[0]
     return {
-        "file": path.name,
-        "episodes": len(lengths),
-        "frames": int(sum(lengths)),
-        "image_hw": list(hw),
-        "setting": env.get("setting", ""),
-        "half": env.get("half", ""),
-        "language": env.get("language", ""),
+        "episodes": sum(p["episodes"] for p in parts),
+        "frames": sum(p["frames"] for p in parts),
+        "image_hw": first["image_hw"],
+        "setting": "+".join(dict.fromkeys(p["setting"] for p in parts)),
+        "half": first["half"],
+        "language": first["language"],
+        "parts": parts,
     }
 
 
@@ -173,12 +195,21 @@ def render_markdown(c: dict) -> str:
         "",
     ]
     for name, tk in t.items():
-        d = tk["demos"]
-        lines.append(
-            f"- {name}: {d['episodes']} successful scripted-expert demos ({d['frames']} frames, "
-            f"{d['image_hw'][0]}x{d['image_hw'][1]} agentview), setting `{d['setting']}`"
-            + (f", half `{d['half']}`" if d["half"] else "")
-        )
+        for d in tk["demos"].get("parts", [tk["demos"]]):
+            seeds = d.get("layout_seeds")
+            lines.append(
+                f"- {name}: {d['episodes']} successful scripted-expert demos ({d['frames']} "
+                f"frames, {d['image_hw'][0]}x{d['image_hw'][1]} agentview), setting "
+                f"`{d['setting']}`"
+                + (f", half `{d['half']}`" if d["half"] else "")
+                + (f", fresh layouts (training seeds {seeds[0]}..{seeds[1] - 1})" if seeds else "")
+                + (
+                    f", {d['recovery_episodes']} of them recovery demos (start after a detour "
+                    "with the gripper closed on nothing)"
+                    if d.get("recovery_episodes")
+                    else ""
+                )
+            )
     lines += [
         "",
         "## Configuration",
@@ -188,6 +219,14 @@ def render_markdown(c: dict) -> str:
         f"{data['stride']} frames, Z={data['height_bins']} height bins, "
         f"{data['gripper_bins']} gripper bins, rotation {data['rotation_mode']} "
         f"({data['rotation_bins']} bins)",
+        (
+            f"- augmentation (training samples): camera rotated about its centre by up to "
+            f"{data['augment_rotation_deg']:g} deg on {data['augment_rotation_prob']:.0%} of "
+            "samples (image warped by K R K^-1, labels re-projected), colour jitter "
+            f"{data['augment_color']:g}"
+            if data.get("augment_rotation_deg") or data.get("augment_color")
+            else "- augmentation: none"
+        ),
         f"- backbone `{model['backbone']}` architecture from timm, width "
         f"{model['vit_embed_dim']}, "
         f"depth {model['vit_depth']}, patch {model['vit_patch_size']}, random init"
@@ -272,8 +311,9 @@ def _strip_targets(results: Path, out: Path) -> None:
     out.write_text(json.dumps(r, indent=1))
 
 
-def install(cfg, outs: dict[str, dict], dest: Path) -> None:
-    """Copy the shipped model (in-distribution track) with its card and results to `dest`."""
+def install(cfg, outs: dict[str, dict], dest: Path, matrix: Path | None = None) -> None:
+    """Copy the shipped model (in-distribution track) with its card and results to `dest`;
+    `matrix`: the matrix.json whose table, JSON and PNG go along."""
     main = outs["in_distribution"]
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(main["onnx"], dest / "model.onnx")
@@ -281,6 +321,11 @@ def install(cfg, outs: dict[str, dict], dest: Path) -> None:
     shutil.copy2(cfg.out / "card.json", dest / "card.json")
     for name, o in outs.items():
         _strip_targets(o["results"], dest / f"eval_{name}.json")
+    if matrix is not None:
+        shutil.copy2(matrix, dest / "matrix.json")
+        for extra in ("matrix.md", "success.png"):
+            if (matrix.parent / extra).exists():
+                shutil.copy2(matrix.parent / extra, dest / extra)
     gif = main["dir"] / "eval" / "episode_shard0.gif"
     if gif.exists():
         shutil.copy2(gif, dest / "episode.gif")

@@ -3,6 +3,9 @@ its 95% Wilson interval (markdown + JSON + a PNG of success against θ and shift
 
     para-eval-matrix --models model.onnx --episodes 10 -o results/matrix \\
         --split-models right=left_half.onnx far=near_half.onnx
+    # or in shards (processes side by side), then joined:
+    para-eval-matrix ... --shard 0 --num-shards 2 &  para-eval-matrix ... --shard 1 --num-shards 2
+    para-eval-matrix merge results/matrix/matrix_shard*of2.json -o results/matrix
 
 Settings (rows; each is one in-process para-eval-sim run per cell):
   official   the official init states --first-init .. + --episodes (the note says whether
@@ -162,12 +165,78 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--train-demos", nargs="*", default=[], help="see para-eval-sim")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gif", action="store_true", help="a GIF of one episode per cell")
+    ap.add_argument("--shard", type=int, default=0, help="run every n-th start of each cell")
+    ap.add_argument("--num-shards", type=int, default=1)
     ap.add_argument("-o", "--out", default="results/matrix")
     return ap
 
 
+def write_table(rows: list[dict], args: dict, out: Path) -> str:
+    """matrix.md, matrix.json and success.png of complete rows (one shard or merged)."""
+    out.mkdir(parents=True, exist_ok=True)
+    md = f"# Closed-loop success, {args['suite']} task {args['task']}\n\n" + table(rows)
+    for r in (r for r in rows if r["setting"] == "official"):
+        rep = r["layout_report"] or {}
+        md += f"\nOfficial init states ({r['model']}): " + (
+            f"training demos started from {len(rep['seen_in_training'])} of them "
+            f"(within {rep['tolerance_mm']} mm)."
+            if rep.get("training_checked")
+            else "not checked against the training demos (no --train-demos)."
+        )
+    png = plot(rows, out / "success.png")
+    if png:
+        md += f"\n\n![success against θ and shift]({png.name})\n"
+    (out / "matrix.md").write_text(md)
+    (out / "matrix.json").write_text(json.dumps({"rows": rows, "args": args}, indent=1))
+    return md
+
+
+def merge_shards(paths: list[Path], out: Path) -> str:
+    """Join `matrix_shard<i>of<n>.json` files: each cell's shard results merged with
+    para-eval-sim's merge (every shard present, no start twice), then the table written."""
+    from para_ros.sim.evaluate import merge
+
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    n = parts[0]["args"]["num_shards"]
+    got = sorted(p["args"]["shard"] for p in parts)
+    if got != list(range(n)) or any(p["args"]["num_shards"] != n for p in parts):
+        raise ValueError(f"merge needs shards 0..{n - 1} of {n}, got {got}")
+    rows = []
+    for k, first in enumerate(parts[0]["rows"]):
+        cells = [p["rows"][k] for p in parts]
+        if any((c["model"], c["label"]) != (first["model"], first["label"]) for c in cells):
+            raise ValueError(f"shards disagree on row {k} ({first['model']}, {first['label']})")
+        merged_path = Path(first["results"]).with_name("results.json")
+        m = merge([Path(c["results"]) for c in cells], merged_path)
+        rows.append(
+            {
+                **first,
+                "summary": m["summary"],
+                "refused": sum(e.get("outcome") == "REFUSED" for e in m["episodes"]),
+                "results": str(merged_path),
+            }
+        )
+    args = {**parts[0]["args"], "shard": 0, "num_shards": 1, "merged_shards": n}
+    return write_table(rows, args, out)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        ap = argparse.ArgumentParser(prog="para-eval-matrix merge")
+        ap.add_argument("shards", nargs="+", help="matrix_shard<i>of<n>.json files")
+        ap.add_argument("-o", "--out", required=True)
+        a = ap.parse_args(argv[1:])
+        try:
+            print(merge_shards([Path(p) for p in a.shards], Path(a.out)))
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            print(f"para-eval-matrix merge: {exc}", file=sys.stderr)
+            return 2
+        return 0
     args = build_parser().parse_args(argv)
+    if not 0 <= args.shard < args.num_shards:
+        print(f"para-eval-matrix: --shard must be in [0, {args.num_shards})", file=sys.stderr)
+        return 2
     from para_ros.sim.evaluate import build_parser as eval_parser
     from para_ros.sim.evaluate import run
     from para_ros.sim.layouts import LayoutError
@@ -192,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "--episodes", str(args.episodes), "--first-init", str(args.first_init),
         "--task", str(args.task), "--suite", args.suite, "--max-steps", str(args.max_steps),
         "--image-size", str(args.image_size), "--seed", str(args.seed),
+        "--shard", str(args.shard), "--num-shards", str(args.num_shards),
     ]  # fmt: skip
     if args.train_demos:
         common += ["--train-demos", *args.train_demos]
@@ -223,30 +293,20 @@ def main(argv: list[str] | None = None) -> int:
                 "summary": res["summary"],
                 "refused": sum(e.get("outcome") == "REFUSED" for e in res["episodes"]),
                 "layout_report": res.get("layout_report"),
-                "results": str(cell_out / "results_shard0of1.json"),
+                "results": str(cell_out / f"results_shard{args.shard}of{args.num_shards}.json"),
             }
             rows.append(row)
             s = res["summary"]
             print(
                 f"{row['model']} / {row['label']}: {format_rate(s['PLACE'], s['n'])}", flush=True
             )
-    out.mkdir(parents=True, exist_ok=True)
-    md = f"# Closed-loop success, {args.suite} task {args.task}\n\n" + table(rows)
-    official = [r for r in rows if r["setting"] == "official"]
-    for r in official:
-        rep = r["layout_report"] or {}
-        md += f"\nOfficial init states ({r['model']}): " + (
-            f"training demos started from {len(rep['seen_in_training'])} of them "
-            f"(within {rep['tolerance_mm']} mm)."
-            if rep.get("training_checked")
-            else "not checked against the training demos (no --train-demos)."
-        )
-    png = plot(rows, out / "success.png")
-    if png:
-        md += f"\n\n![success against θ and shift]({png.name})\n"
-    (out / "matrix.md").write_text(md)
-    (out / "matrix.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1))
-    print(md)
+    if args.num_shards > 1:  # one shard is not the table: `para-eval-matrix merge` makes it
+        out.mkdir(parents=True, exist_ok=True)
+        shard = out / f"matrix_shard{args.shard}of{args.num_shards}.json"
+        shard.write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1))
+        print(f"wrote {shard}; join the shards with para-eval-matrix merge")
+        return 0
+    print(write_table(rows, vars(args), out))
     return 0
 
 

@@ -21,6 +21,10 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
         "tiny",
         "--demos",
         "2",
+        "--shift-demos",
+        "0",
+        "--recovery",
+        "0.5",
         "--epochs",
         "1",
         "--eval-episodes",
@@ -36,7 +40,7 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
     ]
     assert recipe_main(args) == 0
     d = work / "in_distribution"
-    for f in ("demos.hdf5", "demos.rotation_basis.json", "run/best/model.safetensors"):
+    for f in ("demos_fresh.hdf5", "rotation_basis.json", "run/best/model.safetensors"):
         assert (d / f).is_file(), f
     card = json.loads((work / "card.json").read_text())
     track = card["tracks"]["in_distribution"]
@@ -44,9 +48,12 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
     assert track["training"]["epochs"] == 1
     assert track["training"]["config"]["data"]["image_height"] == 64
     results = json.loads((d / "eval" / "results.json").read_text())
-    assert sorted(e["init_state"] for e in results["episodes"]) == [0, 1]  # two shards merged
+    # held-out fresh layouts (evaluation seeds), two shards merged
+    assert sorted(e["layout"]["index"] for e in results["episodes"]) == [1_000_000, 1_000_001]
+    parts = track["demos"]["parts"]
+    assert [p["layouts"] for p in parts] == ["fresh"] and parts[0]["layout_seeds"] == [0, 2]
     assert track["closed_loop"]["n"] == 2 and track["closed_loop"]["max_steps"] == 3
-    assert set(track["stage_seconds"]) == {"demos", "basis", "train", "export", "eval"}
+    assert set(track["stage_seconds"]) == {"demos_fresh", "basis", "train", "export", "eval"}
     md = (work / "MODEL_CARD.md").read_text()
     assert "| 2 |" in md and "64x64" in md
     for f in ("model.onnx", "MODEL_CARD.md", "card.json", "eval_in_distribution.json"):

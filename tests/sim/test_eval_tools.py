@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from para_ros.sim.evaluate import main as eval_main
+from para_ros.sim.evaluate import start_key
 from para_ros.sim.matrix import main as matrix_main
 
 
@@ -118,3 +120,34 @@ def test_bad_model_and_bad_task_are_clear_errors(tmp_path, capsys):
     assert demos_main(["-o", str(tmp_path / "d.hdf5"), "--task", "99"]) == 2
     assert "libero_spatial has tasks 0..9, got 99" in capsys.readouterr().err
     assert not (tmp_path / "d.hdf5").exists()
+
+
+def test_matrix_in_shards_merges_to_the_unsharded_table(exported, tmp_path, capsys):
+    """Two shards of the matrix, joined by `para-eval-matrix merge`, give every cell the same
+    starts and outcomes as one process; a missing shard is refused, and a shard alone
+    writes no table."""
+    onnx_path, _, _ = exported
+    base = ["--models", str(onnx_path), "--episodes", "2", "--max-steps", "3"]
+    base += ["--image-size", "64", "--settings", "official", "viewpoint", "--thetas", "10"]
+    base += ["--azimuths", "2"]
+    assert matrix_main([*base, "-o", str(tmp_path / "one")]) == 0
+    for i in (0, 1):
+        args = [*base, "--shard", str(i), "--num-shards", "2", "-o", str(tmp_path / "sh")]
+        assert matrix_main(args) == 0
+    assert not (tmp_path / "sh" / "matrix.md").exists()
+    shards = [str(tmp_path / "sh" / f"matrix_shard{i}of2.json") for i in (0, 1)]
+    assert matrix_main(["merge", shards[0], "-o", str(tmp_path / "bad")]) == 2
+    assert "merge needs shards 0..1" in capsys.readouterr().err
+    assert matrix_main(["merge", *shards, "-o", str(tmp_path / "sh")]) == 0
+    one = json.loads((tmp_path / "one" / "matrix.json").read_text())["rows"]
+    merged = json.loads((tmp_path / "sh" / "matrix.json").read_text())["rows"]
+    assert [r["label"] for r in merged] == [r["label"] for r in one]
+
+    def outcomes(row):
+        eps = json.loads(Path(row["results"]).read_text())["episodes"]
+        return sorted((start_key(e), e["outcome"], e["targets"]) for e in eps)
+
+    for a, b in zip(one, merged, strict=True):
+        assert a["summary"] == b["summary"]
+        assert outcomes(a) == outcomes(b)
+    assert merged[1]["summary"]["n"] == 4  # 2 init states x 2 azimuths
