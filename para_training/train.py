@@ -1,12 +1,14 @@
 """`para-train DATA...`: train a PARA model; also runs under `torchrun --nproc_per_node N`.
 
 `--architecture NAME` picks the model from the registry (para_training.policies.registry;
-default: a preset's architecture, else para_dino_kv); the model flags shown are that
+default: a preset's architecture, else the registry's default); the model flags shown are that
 architecture's config fields (`para-train --architecture NAME -h`). The model owns its loss
 (`compute_loss`) and its predictions (`predict`, decoded for the metrics by the head family
 as deployment decodes them).
+
 Every epoch: validation metrics (para_training.metrics), TensorBoard scalars, metrics.jsonl,
-a PNG visualisation, and checkpoints `latest/` and `best/` (lowest val_3d_mm, else val_pix).
+a PNG visualisation (models with a volume output), and checkpoints `latest/` and `best/`
+(lowest val_3d_mm, else val_pix).
 Under DDP rank 0 alone validates and writes; the others wait at a barrier.
 """
 

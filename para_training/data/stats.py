@@ -89,7 +89,7 @@ def build_spec(
     gripper_closed_sign: int = 1,
     world_frame: str = "world",
     dataset_id: str = "",
-    architecture: str = "para_dino_kv",
+    architecture: str = ModelSpec.architecture,  # the contract's default
     hyperparameters: dict | None = None,
     camera_K: np.ndarray | None = None,
     camera_T: np.ndarray | None = None,
