@@ -172,6 +172,14 @@ def test_a_declared_extra_input_is_fed_from_the_observation(tmp_path):
     onnx.save(_regression_graph(_spec(head="world_regression")), str(tmp_path / "undecl.onnx"))
     with pytest.raises(ModelLoadError, match=r"graph input `eef_pos` is neither.*extra_inputs"):
         OnnxPolicy(str(tmp_path / "undecl.onnx"), providers=["CPUExecutionProvider"])
+    # declared in the contract but absent from the graph: refused, naming the input
+    both = tuple(GraphInputSpec.known(n) for n in ("eef_pos", "gripper_state"))
+    onnx.save(
+        _regression_graph(_spec(head="world_regression", extra_inputs=both)),
+        str(tmp_path / "more.onnx"),
+    )
+    with pytest.raises(ModelLoadError, match=r"no input `gripper_state` \(declared in"):
+        OnnxPolicy(str(tmp_path / "more.onnx"), providers=["CPUExecutionProvider"])
     # a voxel_volume contract on a graph without voxel outputs: refused, naming the family
     bad = _spec(head="voxel_volume", extra_inputs=(GraphInputSpec.known("eef_pos"),))
     onnx.save(_regression_graph(bad), str(tmp_path / "bad.onnx"))

@@ -284,9 +284,10 @@ class OnnxPolicy:
         )
         for name in ["image", *declared]:
             if name not in inputs:
+                why = " (declared in `model.extra_inputs`)" if name in declared else ""
                 raise ModelLoadError(
-                    f"{self.model_path}: graph has no input `{name}` (inputs: {sorted(inputs)})"
-                    + (" declared in `model.extra_inputs`" if name in declared else "")
+                    f"{self.model_path}: graph has no input `{name}`{why}; inputs: "
+                    f"{sorted(inputs)}"
                 )
         for name, node in inputs.items():
             if name not in expected:
