@@ -197,29 +197,22 @@ class Preset:
         return dict(getattr(self, part))
 
 
-def _presets(**table: dict) -> dict[str, Preset]:
-    return {name: Preset(name=name, **kw) for name, kw in table.items()}
-
-
-_TINY_DATA = dict(
-    image_height=64,
-    image_width=64,
-    grid_height=16,
-    grid_width=16,
-    steps=4,
-    stride=3,
-    height_bins=8,
-    gripper_bins=8,
-    rotation_bins=12,
-)
-_TINY_TRAIN = dict(batch_size=16, lr=1e-3, warmup_steps=20)
-
-# name -> Preset. The model's sizes come from the data config.
-PRESETS: dict[str, Preset] = _presets(
+# name -> overrides of (data, model, train). The model's sizes come from the data config.
+PRESET_TABLE: dict[str, dict] = {
     # CPU tests: 64 px, ViT 96 wide x 2 layers, T=4, Z=8 (RECIPES: learns in ~15 s).
-    tiny=dict(
-        data=_TINY_DATA,
-        model=dict(
+    "tiny": {
+        "data": dict(
+            image_height=64,
+            image_width=64,
+            grid_height=16,
+            grid_width=16,
+            steps=4,
+            stride=3,
+            height_bins=8,
+            gripper_bins=8,
+            rotation_bins=12,
+        ),
+        "model": dict(
             vit_embed_dim=96,
             vit_depth=2,
             vit_heads=3,
@@ -230,15 +223,8 @@ PRESETS: dict[str, Preset] = _presets(
             tf_layers=2,
             refine_convs=1,
         ),
-        train=_TINY_TRAIN,
-    ),
-    # The paper's coordinate-regression baseline on the tiny data: the same ViT as `tiny`.
-    tiny_coord=dict(
-        architecture="coord_regression",
-        data=_TINY_DATA,
-        model=dict(vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_model=64),
-        train=_TINY_TRAIN,
-    ),
+        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+    },
     # The embedded default (models/para_libero_spatial_t0, `para-train-default`): sized for a
     # 2-core CPU and a from-scratch backbone (measured, 1 thread, batch 16: ~0.66 s per step;
     # patch 8 costs 2.5x, a 64 x 64 grid with 32 height bins another 1.5x). A 32 x 32 grid on
@@ -246,8 +232,8 @@ PRESETS: dict[str, Preset] = _presets(
     # fingers straddle the bowl wall). Stride 2 at the expert's 3 cm steps puts the executed
     # target ~6 cm ahead, more than a cell (the seed's 0% runs predicted the next frame,
     # inside one cell, and never moved).
-    libero128=dict(
-        data=dict(
+    "libero128": {
+        "data": dict(
             image_height=128,
             image_width=128,
             grid_height=32,
@@ -257,7 +243,7 @@ PRESETS: dict[str, Preset] = _presets(
             height_bins=16,
             val_fraction=0.05,
         ),
-        model=dict(
+        "model": dict(
             vit_embed_dim=192,
             vit_depth=4,
             vit_heads=3,
@@ -271,21 +257,48 @@ PRESETS: dict[str, Preset] = _presets(
             # gripper beside the bowl for "about to grasp" and chased it: 0/4 PLACE, 4 GRASP.
             gripper_input=True,
         ),
-        train=dict(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.05),
-    ),
+        "train": dict(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.05),
+    },
     # The seed's model at 224: ViT-S DINOv2 + 5-layer head, T=6, Z=32, 48 PCA rotation bins.
-    vits224=dict(
-        data=dict(image_height=224, image_width=224, grid_height=56, grid_width=56),
-        model=dict(backbone="vit_small_patch14_dinov2"),
-        train=dict(batch_size=4, lr=5e-5),
-    ),
+    "vits224": {
+        "data": dict(image_height=224, image_width=224, grid_height=56, grid_width=56),
+        "model": dict(backbone="vit_small_patch14_dinov2"),
+        "train": dict(batch_size=4, lr=5e-5),
+    },
     # The seed's DINOv3 variant at 224.
-    vits224_dinov3=dict(
-        data=dict(image_height=224, image_width=224, grid_height=56, grid_width=56),
-        model=dict(backbone="vit_small_patch16_dinov3"),
-        train=dict(batch_size=4, lr=5e-5),
-    ),
-)
+    "vits224_dinov3": {
+        "data": dict(image_height=224, image_width=224, grid_height=56, grid_width=56),
+        "model": dict(backbone="vit_small_patch16_dinov3"),
+        "train": dict(batch_size=4, lr=5e-5),
+    },
+    # The paper's coordinate-regression baseline on the tiny data: the same ViT as `tiny`.
+    "tiny_coord": {
+        "architecture": "coord_regression",
+        "data": dict(
+            image_height=64,
+            image_width=64,
+            grid_height=16,
+            grid_width=16,
+            steps=4,
+            stride=3,
+            height_bins=8,
+            gripper_bins=8,
+            rotation_bins=12,
+        ),
+        "model": dict(vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_model=64),
+        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+    },
+}
+
+
+def _preset(name: str, entry: dict) -> Preset:
+    """A Preset from a table entry (keys: data, model, train and an optional architecture,
+    default the registry's default), a misspelt key refused with the close names."""
+    check_keys(Preset, {k: v for k, v in entry.items() if k != "name"}, f"preset {name!r}")
+    return Preset(name=name, **entry)
+
+
+PRESETS: dict[str, Preset] = {name: _preset(name, kw) for name, kw in PRESET_TABLE.items()}
 
 
 def pick(table: dict, name: str, kind: str):

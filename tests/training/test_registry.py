@@ -76,7 +76,15 @@ def test_unknown_preset_keys_are_refused_with_close_names():
         Preset(name="p", architecture="coord_regression", model={"d_feat": 8}).check_model()
     with pytest.raises(ValueError, match=r"come from the data"):
         Preset(name="p", model={"height_bins": 8}).check_model()
+    from para_training.configs import _preset
+
+    with pytest.raises(ConfigKeyError, match=r"`preset 'p'.modle` \(did you mean model"):
+        _preset("p", {"modle": {}})
     # every shipped preset is valid for its architecture; presets read like dicts
+    from para_training.configs import PRESETS
+
+    for name in PRESETS:
+        get_preset(name)
     p = get_preset("tiny")
     assert p["data"]["grid_height"] == 16 and p.architecture == DEFAULT_ARCHITECTURE
 
