@@ -24,15 +24,15 @@ def _child(preset: str) -> dict:
     from para_training.configs import DataConfig, TrainConfig, get_preset
     from para_training.data.dataset import ParaWindowDataset, sample_index
     from para_training.policies.registry import make_model
-    from para_training.train import compute_loss, make_spec
+    from para_training.train import make_spec
 
     torch.set_num_threads(1)
     p = get_preset(preset)
     data = DataConfig(data=["synthetic"], **p["data"])
     hw = (data.image_height, data.image_width)
     eps = make_episodes(12, n_frames=40, image_hw=hw)  # 468 samples: enough batches
-    spec, cfg = make_spec(eps, data, p["model"], log=lambda *_: None)
-    model = make_model("para_dino_kv", cfg)
+    spec, cfg = make_spec(eps, data, p["model"], log=lambda *_: None, architecture=p.architecture)
+    model = make_model(p.architecture, cfg)
     ds = ParaWindowDataset(eps, spec, sample_index(eps, list(range(12))))
     loader = torch.utils.data.DataLoader(ds, batch_size=BATCH[preset], shuffle=True)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -43,7 +43,8 @@ def _child(preset: str) -> dict:
     for _ in range(STEPS[preset] + 2):
         batch = next(it)
         t0 = time.perf_counter()
-        loss = compute_loss(model(batch["image"], batch["start"]), batch, spec, tcfg)["loss"]
+        out = model(*model.batch_inputs(batch, spec))
+        loss = model.compute_loss(out, batch, spec, tcfg)["loss"]
         optim.zero_grad()
         loss.backward()
         optim.step()

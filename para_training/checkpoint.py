@@ -77,10 +77,19 @@ def read_spec(path: str | Path) -> PolicySpec:
     return PolicySpec.from_json(cfg.read_text())
 
 
-def build_model(spec: PolicySpec) -> torch.nn.Module:
-    """Instantiate the architecture named by the spec from the config it carries."""
-    cfg_cls, model_cls = lookup(spec.model.architecture)
-    return model_cls(cfg_cls.from_dict(dict(spec.model.hyperparameters)))
+def build_model(spec: PolicySpec, source: str = "config.json") -> torch.nn.Module:
+    """Instantiate the architecture named by the spec from the config it carries. An
+    unknown architecture, or a key of `model.hyperparameters` that its config does not have,
+    is a CheckpointError naming the key path (and the close names)."""
+    try:
+        entry = lookup(spec.model.architecture)
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: `model.architecture`: {exc.args[0]}") from exc
+    try:
+        cfg = entry.config_from_dict(dict(spec.model.hyperparameters), "model.hyperparameters")
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: {exc}") from exc
+    return entry.build(cfg)
 
 
 @dataclass
@@ -126,7 +135,7 @@ def load_model(path: str | Path, strict: bool = True) -> tuple[torch.nn.Module, 
     """Model (eval mode, CPU) and spec from a checkpoint folder."""
     path = Path(path)
     spec = read_spec(path)
-    model = build_model(spec)
+    model = build_model(spec, str(path / CONFIG_FILE))
     weights = path / MODEL_FILE
     if not weights.is_file():
         raise CheckpointError(f"{path}: no {MODEL_FILE}")

@@ -40,12 +40,20 @@ def add_dataclass_args(
             )
 
 
-def dataclass_from_args(cls: type, ns: argparse.Namespace, base: dict | None = None):
-    """Build `cls` from: its defaults < `base` (a preset) < flags given on the command line."""
+def dataclass_from_args(
+    cls: type, ns: argparse.Namespace, base: dict | None = None, where: str = "preset"
+):
+    """Build `cls` from: its defaults < `base` (a preset) < flags given on the command line.
+
+    A key of `base` that is not a field of `cls` is refused (ConfigKeyError naming
+    `where.<key>` and the close names), never dropped."""
+    from para_training.configs import check_keys
+
     names = {f.name for f in dataclasses.fields(cls)}
     values = dict(base or {})
+    check_keys(cls, values, where)
     for name in names:
         v = getattr(ns, name, None)
         if v is not None:
             values[name] = v
-    return cls(**{k: v for k, v in values.items() if k in names})
+    return cls(**values)

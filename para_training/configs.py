@@ -1,12 +1,39 @@
 """Typed configuration of data and training (the model's is in policies/<name>/configuration_*).
 
-Presets are picked by name (`--preset tiny`); a wrong name gets the list of known ones.
+Presets are typed (`Preset`: architecture + data/model/train overrides), picked by name
+(`--preset tiny`); a wrong name gets the close names and the list of known ones, and an
+unknown key in a preset is refused with the close names (`grid_heigth` -> grid_height): the
+data and train keys when the preset is defined, the model keys (they depend on the
+architecture's config) when it is looked up.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+
+
+class ConfigKeyError(ValueError):
+    """An unknown key in a preset, a config dict or a checkpoint's config.json."""
+
+
+def check_keys(cls: type, data: dict, where: str) -> None:
+    """Refuse keys of `data` that are not fields of the dataclass `cls`, naming the close
+    ones (`grid_heigth` -> did you mean grid_height) and the key path `where.<key>`."""
+    known = [f.name for f in fields(cls)]
+    unknown = [k for k in data if k not in known]
+    if not unknown:
+        return
+    parts = []
+    for k in unknown:
+        close = difflib.get_close_matches(str(k), known, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        parts.append(f"`{where}.{k}`{hint}" if where else f"`{k}`{hint}")
+    raise ConfigKeyError(
+        f"unknown key(s) for {cls.__name__}: {'; '.join(parts)}. Known: {sorted(known)}"
+    )
 
 
 @dataclass
@@ -132,8 +159,46 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
 
 
+@dataclass(frozen=True)
+class Preset:
+    """Named overrides of (data, model, train) for one architecture. The model's sizes come
+    from the data config. `preset["data"]` etc. read like the dicts presets used to be."""
+
+    data: Mapping = field(default_factory=dict)
+    model: Mapping = field(default_factory=dict)
+    train: Mapping = field(default_factory=dict)
+    architecture: str = "para_dino_kv"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"preset {self.name!r}" if self.name else "preset"
+        check_keys(DataConfig, dict(self.data), f"{where}.data")
+        check_keys(TrainConfig, dict(self.train), f"{where}.train")
+        DataConfig(**self.data)  # values validated too
+        TrainConfig(**self.train)
+        for part in ("data", "model", "train"):  # read-only: a preset is shared
+            object.__setattr__(self, part, MappingProxyType(dict(getattr(self, part))))
+
+    def check_model(self) -> None:
+        """The model keys against the architecture's config (needs the registry)."""
+        from para_training.policies.registry import lookup
+
+        entry = lookup(self.architecture)
+        check_keys(entry.config_cls, dict(self.model), f"preset {self.name!r}.model")
+        sizes = sorted(set(self.model) & entry.size_fields)
+        if sizes:
+            raise ValueError(
+                f"preset {self.name!r}.model: {sizes} come from the data config, not the model"
+            )
+
+    def __getitem__(self, part: str) -> dict:
+        if part not in ("data", "model", "train"):
+            raise KeyError(f"a preset has data, model and train, not {part!r}")
+        return dict(getattr(self, part))
+
+
 # name -> overrides of (data, model, train). The model's sizes come from the data config.
-PRESETS: dict[str, dict[str, dict]] = {
+PRESET_TABLE: dict[str, dict] = {
     # CPU tests: 64 px, ViT 96 wide x 2 layers, T=4, Z=8 (RECIPES: learns in ~15 s).
     "tiny": {
         "data": dict(
@@ -212,7 +277,34 @@ PRESETS: dict[str, dict[str, dict]] = {
         "model": dict(backbone="vit_small_patch16_dinov3"),
         "train": dict(batch_size=4, lr=5e-5),
     },
+    # The paper's coordinate-regression baseline on the tiny data: the same ViT as `tiny`.
+    "tiny_coord": {
+        "architecture": "coord_regression",
+        "data": dict(
+            image_height=64,
+            image_width=64,
+            grid_height=16,
+            grid_width=16,
+            steps=4,
+            stride=3,
+            height_bins=8,
+            gripper_bins=8,
+            rotation_bins=12,
+        ),
+        "model": dict(vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_model=64),
+        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+    },
 }
+
+
+def _preset(name: str, entry: dict) -> Preset:
+    """A Preset from a table entry (keys: data, model, train and an optional architecture,
+    default the registry's default), a misspelt key refused with the close names."""
+    check_keys(Preset, {k: v for k, v in entry.items() if k != "name"}, f"preset {name!r}")
+    return Preset(name=name, **entry)
+
+
+PRESETS: dict[str, Preset] = {name: _preset(name, kw) for name, kw in PRESET_TABLE.items()}
 
 
 def pick(table: dict, name: str, kind: str):
@@ -224,5 +316,8 @@ def pick(table: dict, name: str, kind: str):
     return table[name]
 
 
-def get_preset(name: str) -> dict[str, dict]:
-    return pick(PRESETS, name, "preset")
+def get_preset(name: str) -> Preset:
+    """The preset `name`, its model keys checked against its architecture's config."""
+    preset = pick(PRESETS, name, "preset")
+    preset.check_model()
+    return preset

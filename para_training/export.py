@@ -1,6 +1,10 @@
 """`para-export CKPT -o model.onnx`: the deployable ONNX graph, with its contract inside.
 
-Graph (opset 18, fixed resolution, dynamic batch B):
+The graph's inputs and outputs are the model's (`model.export_io(spec)`, from the model
+registry); the head family written into the contract (`model.head`) tells the runtime how to
+decode them, and `model.extra_inputs` which further inputs it must supply (camera_K,
+T_world_cam, eef_pos, gripper_state). For the voxel_volume family (PARA) the graph is
+(opset 18, fixed resolution, dynamic batch B):
   inputs   image            uint8   (B, H, W, 3)   RGB; normalisation is inside the graph
            start_keypoint   float32 (B, 3)         (u px, v px, h m) of the current EEF; (B, 4)
                                                    + the gripper command being executed
@@ -35,7 +39,10 @@ from torch import nn
 from para_ros.core.contract import ExecutorSpec, PolicySpec, TensorSpec
 from para_ros.core.onnx_metadata import write_spec
 from para_training.checkpoint import load_model
+from para_training.policies.registry import lookup
 
+# The graph I/O of the voxel_volume head family (PARA models); any model's own:
+# model.export_io(spec).
 INPUT_NAMES = ("image", "start_keypoint")
 OUTPUT_NAMES = (
     "voxel",
@@ -49,27 +56,18 @@ OUTPUT_NAMES = (
 
 
 class ExportWrapper(nn.Module):
-    """The model plus argmax decoding into classes (what the runtime consumes)."""
+    """The model plus its own decoding into the graph outputs (`model.predict`: what the
+    runtime consumes), returned in `model.export_io(spec).output_names` order."""
 
     def __init__(self, model: nn.Module, spec: PolicySpec):
         super().__init__()
         self.model = model
-        self.grid = (spec.grid.height, spec.grid.width)
-        self.euler = spec.rotation.mode == "euler"
+        self.spec = spec
+        self.output_names = model.export_io(spec).output_names
 
-    def forward(self, image: torch.Tensor, start_keypoint: torch.Tensor):
-        out = self.model(image, start_keypoint)
-        vol = out["volume_logits"]  # (B, T, Z, Hg, Wg)
-        B, T = vol.shape[0], vol.shape[1]
-        Hg, Wg = self.grid
-        prob = torch.softmax(vol.reshape(B, T, -1), dim=-1)  # (B, T, Z*Hg*Wg)
-        conf, idx = prob.max(dim=-1)  # (B, T), (B, T)
-        voxel = torch.stack([idx // (Hg * Wg), (idx // Wg) % Hg, idx % Wg], dim=-1)  # (B,T,3)
-        heat = prob.reshape(B, T, -1, Hg, Wg).amax(dim=2)  # (B, T, Hg, Wg)
-        rot = out["rotation_logits"]  # (B, T, R)
-        rot_bin = rot.reshape(B, T, 3, -1).argmax(-1) if self.euler else rot.argmax(-1)
-        grip = out["gripper_logits"]  # (B, T, G)
-        return voxel, conf, grip.argmax(-1), rot_bin, grip, rot, heat
+    def forward(self, *inputs: torch.Tensor):
+        pred = self.model.predict(self.model(*inputs), self.spec)
+        return tuple(pred[name] for name in self.output_names)
 
 
 # -- export-friendly rewrites (same function, fewer and fusable ONNX nodes) ------------------
@@ -185,38 +183,20 @@ def export_friendly(model: nn.Module) -> nn.Module:
     return m
 
 
-def io_specs(spec: PolicySpec, cfg) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    H, W, T = spec.image.height, spec.image.width, spec.window.steps
-    Hg, Wg = spec.grid.height, spec.grid.width
-    rot_shape = ("batch", T, 3) if spec.rotation.mode == "euler" else ("batch", T)
-    inputs = (
-        TensorSpec("image", "uint8", ("batch", H, W, 3)),
-        TensorSpec("start_keypoint", "float32", ("batch", 4 if spec.uses_gripper_state else 3)),
-    )
-    outputs = (
-        TensorSpec("voxel", "int64", ("batch", T, 3)),
-        TensorSpec("voxel_prob", "float32", ("batch", T)),
-        TensorSpec("gripper_bin", "int64", ("batch", T)),
-        TensorSpec("rotation_bin", "int64", rot_shape),
-        TensorSpec("gripper_logits", "float32", ("batch", T, cfg.gripper_bins)),
-        TensorSpec("rotation_logits", "float32", ("batch", T, cfg.rotation_classes)),
-        TensorSpec("heatmap", "float32", ("batch", T, Hg, Wg)),
-    )
-    return inputs, outputs
+def io_specs(spec: PolicySpec, model) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """(inputs, outputs) tensor specs of the model's graph."""
+    io = model.export_io(spec)
+    return io.inputs, io.outputs
 
 
-def example_inputs(spec: PolicySpec, batch: int, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    H, W = spec.image.height, spec.image.width
-    image = torch.randint(0, 256, (batch, H, W, 3), dtype=torch.uint8, generator=g)
-    u = torch.rand(batch, generator=g) * W
-    v = torch.rand(batch, generator=g) * H
-    h = spec.height.min + torch.rand(batch, generator=g) * (spec.height.max - spec.height.min)
-    parts = [u, v, h]
-    if spec.uses_gripper_state:
-        span = spec.gripper.max - spec.gripper.min
-        parts.append(spec.gripper.min + torch.rand(batch, generator=g) * span)
-    return image, torch.stack(parts, dim=1).float()
+def example_feeds(spec: PolicySpec, batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random inputs of the spec's architecture, by graph input name."""
+    return lookup(spec.model.architecture).example_inputs(spec, batch, seed)
+
+
+def example_inputs(spec: PolicySpec, batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the spec's architecture, in graph order."""
+    return tuple(example_feeds(spec, batch, seed).values())
 
 
 def export_onnx(
@@ -232,13 +212,15 @@ def export_onnx(
     model, spec = load_model(ckpt_dir)
     if executor is not None:
         spec = spec.replace(executor=executor)
+    entry = lookup(spec.model.architecture)
+    io = model.export_io(spec)
     wrapper = ExportWrapper(export_friendly(model) if friendly else model, spec).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".onnx.partial")
     batch = torch.export.Dim("batch", min=1, max=64)
     # A batch of 2: a batch-1 example lets the exporter specialise the batch dim (RECIPES).
-    image, start = example_inputs(spec, 2)
+    feeds = entry.example_inputs(spec, 2)
     # Traced with grad mode on (weights frozen instead of torch.no_grad()): under no_grad an
     # eval-mode nn.MultiheadAttention takes its native fast path, whose exported graph gave
     # other numbers than torch (measured on the trained libero128 model: voxel argmax
@@ -246,20 +228,25 @@ def export_onnx(
     wrapper.requires_grad_(False)
     torch.onnx.export(
         wrapper,
-        (image, start),
+        tuple(feeds[name] for name in io.input_names),
         str(tmp),
         dynamo=True,
         opset_version=18,
         external_data=False,
-        input_names=list(INPUT_NAMES),
-        output_names=list(OUTPUT_NAMES),
-        dynamic_shapes={"image": {0: batch}, "start_keypoint": {0: batch}},
+        input_names=list(io.input_names),
+        output_names=list(io.output_names),
+        # the forward takes *inputs: one dynamic-shape entry per positional input
+        dynamic_shapes=(tuple({0: batch} for _ in io.input_names),),
         verbose=False,
     )
-    inputs, outputs = io_specs(spec, model.cfg)
     spec = spec.replace(
         model=dataclasses.replace(
-            spec.model, model_id=model_id or out.stem, inputs=inputs, outputs=outputs
+            spec.model,
+            model_id=model_id or out.stem,
+            inputs=io.inputs,
+            outputs=io.outputs,
+            head=entry.head,
+            extra_inputs=io.extra_inputs,
         )
     )
     write_spec(tmp, spec)
@@ -282,13 +269,14 @@ def parity(onnx_path: str | Path, ckpt_dir: str | Path, batch: int = 3, seed: in
     agreement of the argmax outputs."""
     model, spec = load_model(ckpt_dir)
     wrapper = ExportWrapper(model, spec).eval()
-    image, start = example_inputs(spec, batch, seed)
+    io = model.export_io(spec)
+    feeds = example_feeds(spec, batch, seed)
     with torch.no_grad():
-        ref = [t.numpy() for t in wrapper(image, start)]
+        ref = [t.numpy() for t in wrapper(*(feeds[n] for n in io.input_names))]
     sess = ort_session(onnx_path)
-    got = sess.run(list(OUTPUT_NAMES), {"image": image.numpy(), "start_keypoint": start.numpy()})
+    got = sess.run(list(io.output_names), {k: v.numpy() for k, v in feeds.items()})
     report: dict[str, float] = {}
-    for name, r, g in zip(OUTPUT_NAMES, ref, got, strict=True):
+    for name, r, g in zip(io.output_names, ref, got, strict=True):
         if r.dtype.kind == "f":
             report[f"{name}_rel_err"] = float(np.abs(r - g).max() / max(np.abs(r).max(), 1e-12))
         else:
@@ -301,11 +289,12 @@ def torch_outputs(ckpt_dir: str | Path, frames) -> list[list[np.ndarray]]:
     frame, batch 1, in OUTPUT_NAMES order."""
     model, spec = load_model(ckpt_dir)
     wrapper = ExportWrapper(model, spec).eval()
+    names = model.export_io(spec).input_names
     out = []
     with torch.no_grad():
         for k in range(len(frames)):
             f = frames.feeds(k)
-            res = wrapper(torch.from_numpy(f["image"]), torch.from_numpy(f["start_keypoint"]))
+            res = wrapper(*(torch.from_numpy(f[n]) for n in names))
             out.append([t.numpy() for t in res])
     return out
 
@@ -489,7 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         frames = None
         from para_training.real_frames import default_field_data, load_frames
 
-        if args.frames or default_field_data() is not None:
+        # real frames carry image + start_keypoint: the voxel_volume family's inputs
+        real = spec.model.head == "voxel_volume" and not spec.model.extra_inputs
+        if real and (args.frames or default_field_data() is not None):
             frames = load_frames(spec, args.frames or None, args.frames_n)
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"para-export: {exc}", file=sys.stderr)
@@ -526,8 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             quantize_int8(base, q, args.int8, calib)
         feeds = frames.feeds(0) if frames is not None else None
         if feeds is None:
-            img, st = example_inputs(spec, 1)
-            feeds = {"image": img.numpy(), "start_keypoint": st.numpy()}
+            feeds = {k: v.numpy() for k, v in example_feeds(spec, 1).items()}
         ms = interleaved_latency({"fp32": out, "int8": q}, feeds)
         print(
             f"latency (1 thread, median, interleaved): fp32 {ms['fp32']:.2f} ms, int8 "

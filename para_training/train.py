@@ -1,9 +1,14 @@
 """`para-train DATA...`: train a PARA model; also runs under `torchrun --nproc_per_node N`.
 
-Loss (seed): volume CE per timestep over the flattened Z*Hg*Wg voxels
-             + gripper_loss_weight * gripper CE + rotation_loss_weight * rotation CE.
+`--architecture NAME` picks the model from the registry (para_training.policies.registry;
+default: a preset's architecture, else the registry's default); the model flags shown are that
+architecture's config fields (`para-train --architecture NAME -h`). The model owns its loss
+(`compute_loss`) and its predictions (`predict`, decoded for the metrics by the head family
+as deployment decodes them).
+
 Every epoch: validation metrics (para_training.metrics), TensorBoard scalars, metrics.jsonl,
-a PNG visualisation, and checkpoints `latest/` and `best/` (lowest val_3d_mm, else val_pix).
+a PNG visualisation (models with a volume output), and checkpoints `latest/` and `best/`
+(lowest val_3d_mm, else val_pix).
 Under DDP rank 0 alone validates and writes; the others wait at a barrier.
 """
 
@@ -22,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
@@ -33,13 +37,12 @@ from para_ros.data.readers import load_episodes
 from para_ros.data.source import DataSource, add_source_args, describe, source_from_args
 from para_training import checkpoint as ckpt
 from para_training.cli import add_dataclass_args, dataclass_from_args
-from para_training.configs import DataConfig, TrainConfig, get_preset
+from para_training.configs import PRESETS, DataConfig, TrainConfig, get_preset
 from para_training.data.augment import AugmentConfig
-from para_training.data.dataset import IGNORE_INDEX, ParaWindowDataset, sample_index
+from para_training.data.dataset import ParaWindowDataset, sample_index
 from para_training.data.stats import build_spec, compute_stats
-from para_training.metrics import MetricAccumulator, predictions_from_logits
-from para_training.policies.para_dino_kv import ParaDinoKVConfig
-from para_training.policies.para_dino_kv.configuration_para_dino_kv import SIZE_FIELDS
+from para_training.metrics import MetricAccumulator
+from para_training.policies.registry import DEFAULT_ARCHITECTURE, lookup, names
 from para_training.rotation_basis import default_basis_path, fit_rotation, load_basis
 from para_training.viz import save_sample_figure
 
@@ -52,9 +55,14 @@ def split_episodes(n: int, val_fraction: float, seed: int) -> tuple[list[int], l
 
 
 def make_spec(
-    episodes: list[Episode], data: DataConfig, model_hparams: dict, log=print
-) -> tuple[PolicySpec, ParaDinoKVConfig]:
-    """The PolicySpec of this dataset (statistics over every episode, before any split)."""
+    episodes: list[Episode],
+    data: DataConfig,
+    model_hparams: dict,
+    log=print,
+    architecture: str = DEFAULT_ARCHITECTURE,
+):
+    """(PolicySpec, model config) of this dataset (statistics over every episode, before any
+    split) for the registered `architecture`; the spec names it and its head family."""
     basis = Path(data.rotation_basis) if data.rotation_basis else default_basis_path(data.data)
     if basis.is_file():
         rotation = load_basis(basis)
@@ -89,31 +97,17 @@ def make_spec(
         camera_K=K_in,
         camera_T=first.T_world_cam_at(0),
     )
-    model_cfg = ParaDinoKVConfig.from_spec(spec, **model_hparams)
+    entry = lookup(architecture)
+    model_cfg = entry.make_config(spec, model_hparams, stats)
     spec = spec.replace(
         model=dataclasses.replace(
-            spec.model, architecture="para_dino_kv", hyperparameters=model_cfg.to_dict()
+            spec.model,
+            architecture=entry.name,
+            head=entry.head,
+            hyperparameters=model_cfg.to_dict(),
         )
     )
     return spec, model_cfg
-
-
-def compute_loss(out: dict, batch: dict, spec: PolicySpec, cfg: TrainConfig) -> dict:
-    vol = out["volume_logits"].flatten(2)  # (B, T, Z*Hg*Wg)
-    target = batch["voxel_index"]  # (B, T)
-    if (target != IGNORE_INDEX).any():
-        loss_v = F.cross_entropy(vol.flatten(0, 1), target.flatten(), ignore_index=IGNORE_INDEX)
-    else:
-        loss_v = vol.sum() * 0.0
-    loss_g = F.cross_entropy(out["gripper_logits"].flatten(0, 1), batch["gripper_bin"].flatten())
-    rot = out["rotation_logits"]  # (B, T, R)
-    if spec.rotation.mode == "euler":
-        rot = rot.reshape(*rot.shape[:2], 3, -1)  # (B, T, 3, n)
-        loss_r = F.cross_entropy(rot.flatten(0, 2), batch["rotation_bin"].flatten())
-    else:
-        loss_r = F.cross_entropy(rot.flatten(0, 1), batch["rotation_bin"].flatten())
-    total = loss_v + cfg.gripper_loss_weight * loss_g + cfg.rotation_loss_weight * loss_r
-    return {"loss": total, "v": loss_v, "g": loss_g, "r": loss_r}
 
 
 def _device(name: str) -> torch.device:
@@ -124,10 +118,7 @@ def _device(name: str) -> torch.device:
 
 def _to(batch: dict, device: torch.device) -> dict:
     return {
-        k: v.to(device, non_blocking=True)
-        if k in ("image", "start", "voxel_index", "gripper_bin", "rotation_bin")
-        else v
-        for k, v in batch.items()
+        k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
     }
 
 
@@ -138,11 +129,11 @@ def validate(model, loader, spec: PolicySpec, cfg: TrainConfig, device, vis_path
     losses = []
     for k, batch in enumerate(loader):
         gb = _to(batch, device)
-        out = model(gb["image"], gb["start"])
-        losses.append(float(compute_loss(out, gb, spec, cfg)["loss"]))
-        pred = predictions_from_logits(out, spec)
+        out = model(*model.batch_inputs(gb, spec))
+        losses.append(float(model.compute_loss(out, gb, spec, cfg)["loss"]))
+        pred = model.predict(out, spec)  # the graph's outputs, decoded by the head family
         acc.add(pred, batch)
-        if vis_path is not None and k == 0:
+        if vis_path is not None and k == 0 and "volume_logits" in out:
             save_sample_figure(vis_path, spec, out, pred, batch)
     model.train()
     return {**acc.summary(), "val_loss": float(np.mean(losses)) if losses else float("nan")}
@@ -154,8 +145,10 @@ def train(
     cfg: TrainConfig,
     episodes: list[Episode] | None = None,
     source: DataSource | None = None,
+    architecture: str = DEFAULT_ARCHITECTURE,
 ) -> tuple[Path, dict]:
-    """Train; returns (run folder, last validation metrics). Callable from tests."""
+    """Train the registered `architecture`; returns (run folder, last validation metrics).
+    Callable from tests."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     distributed = world > 1
@@ -186,7 +179,7 @@ def train(
             )
         log(f"data source: {describe(source)}")
         episodes = load_episodes(data.data, source)
-    spec, model_cfg = make_spec(episodes, data, model_hparams, log)
+    spec, model_cfg = make_spec(episodes, data, model_hparams, log, architecture)
     train_ids, val_ids = split_episodes(len(episodes), data.val_fraction, cfg.seed)
     augment = AugmentConfig(
         data.augment_rotation_deg, data.augment_rotation_prob, data.augment_color
@@ -205,9 +198,8 @@ def train(
     if augment.active:
         log(f"augmentation (training samples only): {augment}")
 
-    from para_training.policies.registry import make_model
-
-    model = make_model("para_dino_kv", model_cfg).to(device)
+    model = lookup(architecture).build(model_cfg).to(device)
+    log(f"model: {architecture} (head family {spec.model.head})")
     start_epoch, step = 0, 0
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -267,6 +259,7 @@ def train(
         (run_dir / "train_config.json").write_text(
             json.dumps(
                 {
+                    "architecture": architecture,
                     "data": dataclasses.asdict(data),
                     "model": model_cfg.to_dict(),
                     "train": dataclasses.asdict(cfg),
@@ -291,7 +284,7 @@ def train(
             disable=not (cfg.progress and is_main),
             leave=False,
         )
-        sums = {"loss": 0.0, "v": 0.0, "g": 0.0, "r": 0.0}
+        sums: dict[str, float] = {}
         n = 0
         for k, batch in enumerate(bar):
             if k >= steps_per_epoch:
@@ -299,8 +292,8 @@ def train(
             for group in optim.param_groups:
                 group["lr"] = lr_at(step)
             gb = _to(batch, device)
-            out = wrapped(gb["image"], gb["start"])
-            losses = compute_loss(out, gb, spec, cfg)
+            out = wrapped(*model.batch_inputs(gb, spec))
+            losses = model.compute_loss(out, gb, spec, cfg)
             optim.zero_grad(set_to_none=True)
             losses["loss"].backward()
             if cfg.grad_clip > 0:
@@ -308,13 +301,9 @@ def train(
             optim.step()
             step += 1
             n += 1
-            for key in sums:
-                sums[key] += losses[key].item()
-            bar.set_postfix(
-                v=f"{losses['v'].item():.3f}",
-                g=f"{losses['g'].item():.3f}",
-                r=f"{losses['r'].item():.3f}",
-            )
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value.item()
+            bar.set_postfix({k: f"{v.item():.3f}" for k, v in losses.items() if k != "loss"})
             if writer is not None:
                 for key, value in losses.items():
                     writer.add_scalar(f"train/{key}", value.item(), step)
@@ -369,34 +358,91 @@ SOURCE_FIELDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _pre_parser() -> argparse.ArgumentParser:
+    """Stage 1: the flags that decide which model flags exist."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument(
+        "--architecture",
+        default=None,
+        help=f"registered model (default: the preset's, else {DEFAULT_ARCHITECTURE}); "
+        "its own flags are listed under `model` (para-train --architecture NAME -h)",
+    )
+    ap.add_argument(
+        "--preset",
+        default="",
+        help=f"named configuration, for one architecture ({', '.join(sorted(PRESETS))})",
+    )
+    return ap
+
+
+def build_parser(architecture: str = DEFAULT_ARCHITECTURE) -> argparse.ArgumentParser:
+    """Stage 2: every flag, the model's from `architecture`'s config (KeyError with the close
+    names when it is not registered)."""
+    entry = lookup(architecture)
     ap = argparse.ArgumentParser(
         prog="para-train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_pre_parser()],
     )
-    ap.add_argument("--preset", default="", help="named configuration (tiny, vits224, ...)")
     add_dataclass_args(ap, DataConfig, "data", positional="data", skip=SOURCE_FIELDS)
     add_source_args(ap)
-    add_dataclass_args(ap, ParaDinoKVConfig, "model", skip=SIZE_FIELDS)
+    add_dataclass_args(
+        ap,
+        entry.config_cls,
+        f"model ({entry.name}; registered: {', '.join(names())})",
+        skip=entry.size_fields,
+    )
     add_dataclass_args(ap, TrainConfig, "training")
     return ap
 
 
+def resolve_architecture(architecture: str | None, preset_name: str) -> str:
+    """--architecture, else the preset's, else the default; a preset made for another
+    architecture than the one asked for is refused (its model keys would not fit)."""
+    preset = PRESETS.get(preset_name) if preset_name else None
+    if architecture is None:
+        return preset.architecture if preset is not None else DEFAULT_ARCHITECTURE
+    lookup(architecture)  # the close names when unknown
+    if preset is not None and preset.architecture != architecture:
+        fits = sorted(n for n, p in PRESETS.items() if p.architecture == architecture)
+        raise ValueError(
+            f"preset {preset_name!r} is for architecture {preset.architecture!r}, not "
+            f"{architecture!r} (presets for {architecture!r}: {fits})"
+        )
+    return architecture
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    preset = get_preset(args.preset) if args.preset else {"data": {}, "model": {}, "train": {}}
+    pre, _rest = _pre_parser().parse_known_args(argv)
     try:
-        data = dataclass_from_args(DataConfig, args, preset["data"])
-        cfg = dataclass_from_args(TrainConfig, args, preset["train"])
-        model_fields = {f.name for f in dataclasses.fields(ParaDinoKVConfig)} - SIZE_FIELDS
-        hparams = dict(preset["model"])
+        architecture = resolve_architecture(pre.architecture, pre.preset)
+        parser = build_parser(architecture)
+    except (KeyError, ValueError) as exc:
+        print(f"para-train: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    try:
+        preset = get_preset(args.preset) if args.preset else None
+        entry = lookup(architecture)
+        data = dataclass_from_args(
+            DataConfig, args, preset["data"] if preset else {}, f"preset {args.preset!r}.data"
+        )
+        cfg = dataclass_from_args(
+            TrainConfig, args, preset["train"] if preset else {}, f"preset {args.preset!r}.train"
+        )
+        model_fields = {f.name for f in dataclasses.fields(entry.config_cls)}
+        hparams = preset["model"] if preset else {}
         hparams.update(
-            {k: getattr(args, k) for k in model_fields if getattr(args, k, None) is not None}
+            {
+                k: getattr(args, k)
+                for k in model_fields - entry.size_fields
+                if getattr(args, k, None) is not None
+            }
         )
         source = source_from_args(args)
         data.world_frame = source.world_frame
-        run_dir, _metrics = train(data, hparams, cfg, source=source)
+        run_dir, _metrics = train(data, hparams, cfg, source=source, architecture=architecture)
     except (EpisodeError, ValueError, KeyError, FileNotFoundError) as exc:
         print(f"para-train: {exc}", file=sys.stderr)
         return 2

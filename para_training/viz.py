@@ -42,7 +42,7 @@ def save_sample_figure(
         _z, i, j = pred["voxel"][b, t].tolist()
         ax.plot(gt[0], gt[1], "o", mfc="none", mec="cyan", ms=9, label="GT")
         ax.plot((j + 0.5) * W / Wg, (i + 0.5) * H / Hg, "x", color="lime", ms=9, label="pred")
-        ax.set_title(f"t={t} p={pred['confidence'][b, t]:.2f}", fontsize=8)
+        ax.set_title(f"t={t} p={pred['voxel_prob'][b, t]:.2f}", fontsize=8)
         ax.axis("off")
         axes[1, t].bar(np.arange(grip.shape[1]), grip[t], color="tab:blue")
         axes[1, t].axvline(int(batch["gripper_bin"][b, t]), color="red", lw=1)

@@ -21,6 +21,7 @@ Conventions fixed by this contract (stated once, here):
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import math
@@ -242,19 +243,103 @@ class TensorSpec:
     shape: tuple[int | str, ...]
 
 
+# Head families: how the runtime turns a graph's outputs into world targets (the decoder
+# table is `para_ros.core.heads.HEADS`, keyed by these names).
+#   voxel_volume      outputs voxel (z, y, x) classes + gripper/rotation bins; decoded by
+#                     lifting the cell centre's ray to the height-bin plane (DESIGN §4)
+#   world_regression  outputs `position` (T, 3) world metres + gripper/rotation bins; the
+#                     positions are used as they are (projected only for display/metrics)
+HEAD_FAMILIES = ("voxel_volume", "world_regression")
+DEFAULT_HEAD = "voxel_volume"  # the head of every model exported before `model.head` existed
+
+# Graph inputs the runtime can supply from an Observation, beyond `image` and
+# `start_keypoint`: name -> (dtype, per-sample shape, units, frame, meaning).
+RUNTIME_INPUTS: dict[str, tuple[str, tuple[int, ...], str, str, str]] = {
+    "camera_K": ("float32", (3, 3), "px", "model_input_image", "intrinsics at model input"),
+    "T_world_cam": ("float32", (4, 4), "m", "world<-camera", "camera pose, OpenCV axes"),
+    "eef_pos": ("float32", (3,), "m", "world", "current EEF position"),
+    "gripper_state": (
+        "float32",
+        (1,),
+        "gripper",
+        "",
+        "gripper command being executed (the contract's open value before the first)",
+    ),
+}
+
+# Keys added to a section after spec_version 2 was first written: absent in older v2 files,
+# where the default applies (every other key of a written spec is required).
+_ADDED = {"absent_in_older_v2": True}
+
+
+def _close(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class GraphInputSpec:
+    """A graph input the runtime feeds from the Observation (a key of RUNTIME_INPUTS); the
+    graph takes it with a leading batch dimension: (batch, *shape)."""
+
+    name: str
+    dtype: str = "float32"
+    shape: tuple[int, ...] = ()
+    units: str = ""
+    frame: str = ""
+
+    @classmethod
+    def known(cls, name: str) -> GraphInputSpec:
+        dtype, shape, units, frame, _ = RUNTIME_INPUTS[name]
+        return cls(name=name, dtype=dtype, shape=shape, units=units, frame=frame)
+
+    def validate(self, path: str) -> None:
+        if self.name not in RUNTIME_INPUTS:
+            raise _fail(
+                f"{path}.name",
+                f"unknown runtime input {self.name!r}{_close(self.name, RUNTIME_INPUTS)}; "
+                f"the runtime supplies {sorted(RUNTIME_INPUTS)}",
+            )
+        want = GraphInputSpec.known(self.name)
+        for key in ("dtype", "shape", "units", "frame"):
+            got, expected = getattr(self, key), getattr(want, key)
+            if key == "shape":
+                got, expected = tuple(got), tuple(expected)
+            if got != expected:
+                raise _fail(
+                    f"{path}.{key}",
+                    f"{self.name} is supplied with {key} {expected!r}, the spec says {got!r}",
+                )
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """Architecture name (a key of the model registry) and its hyper-parameters."""
+    """Architecture name (a key of the model registry), its hyper-parameters, the graph I/O,
+    the head family the runtime decodes by, and the extra inputs the runtime must feed."""
 
     architecture: str = "para_dino_kv"
     model_id: str = ""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    head: str = field(default=DEFAULT_HEAD, metadata=_ADDED)
+    extra_inputs: tuple[GraphInputSpec, ...] = field(default=(), metadata=_ADDED)
 
     def validate(self, path: str) -> None:
         if not self.architecture:
             raise _fail(f"{path}.architecture", "must be a non-empty registry name")
+        if self.head not in HEAD_FAMILIES:
+            raise _fail(
+                f"{path}.head",
+                f"unknown head family {self.head!r}{_close(self.head, HEAD_FAMILIES)}; "
+                f"this build decodes {list(HEAD_FAMILIES)}",
+            )
+        seen = set()
+        for i, inp in enumerate(self.extra_inputs):
+            inp.validate(f"{path}.extra_inputs[{i}]")
+            if inp.name in seen:
+                raise _fail(f"{path}.extra_inputs[{i}].name", f"{inp.name!r} declared twice")
+            seen.add(inp.name)
 
 
 @dataclass(frozen=True)
@@ -458,6 +543,8 @@ def _build(cls: type, data: Any, path: str) -> Any:
     for name, f in fields.items():
         sub = f"{path}.{name}" if path else name
         if name not in data:
+            if f.metadata.get("absent_in_older_v2"):
+                continue  # written by an older v2 build: the default applies
             required = (
                 f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             )

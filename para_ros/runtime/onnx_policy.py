@@ -2,7 +2,13 @@
 
 Pure (no rclpy, no torch). The node, the LIBERO evaluation and the rosbag replay all call
 `OnnxPolicy.infer`, so they share one preprocessing and decode path with training
-(`para_ros.core.image.prepare`, `para_ros.core.action_codec.decode_chunk`).
+(`para_ros.core.image.prepare`, and the decoder of the contract's head family,
+`para_ros.core.heads`): every architecture with a known head family runs unchanged.
+
+Graph inputs: `image` always; `start_keypoint` when the graph has it; and each extra input
+the contract declares (`model.extra_inputs`: camera_K, T_world_cam, eef_pos, gripper_state),
+built from the Observation (contract.RUNTIME_INPUTS says shape, units and frame). A graph
+input that is neither is refused at load time.
 
 Observation (world frame of the PolicySpec, metres, radians, quaternions x y z w):
     image        (H, W, 3) uint8 upright RGB, any size (resized to the model input; K follows)
@@ -38,14 +44,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from para_ros.core import geometry
-from para_ros.core.action_codec import ActionChunk, Codecs, decode_chunk
-from para_ros.core.contract import PolicySpec, SpecError
+from para_ros.core.action_codec import ActionChunk, Codecs
+from para_ros.core.contract import RUNTIME_INPUTS, PolicySpec, SpecError
+from para_ros.core.heads import head_for
 from para_ros.core.image import prepare
 from para_ros.core.onnx_metadata import spec_from_metadata
 
 DEFAULT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-REQUIRED_OUTPUTS = ("voxel", "voxel_prob", "gripper_bin", "rotation_bin")
 # where TensorRT engines are cached when no trt_cache_dir is given (env PARA_TRT_CACHE)
 DEFAULT_TRT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "para_ros", "trt")
 
@@ -74,7 +80,7 @@ class Observation:
 @dataclass(frozen=True)
 class PolicyResult:
     chunk: ActionChunk
-    start_keypoint: np.ndarray  # (3,) (u px, v px, h m) fed to the model
+    start_keypoint: np.ndarray  # (3,) (u px, v px, h m) of the EEF (fed when the graph has it)
     K_model: np.ndarray  # (3, 3) K at model-input resolution
     heatmap: np.ndarray | None  # (T, Hg, Wg) max-over-z voxel probability, when asked for
     preprocess_ms: float
@@ -171,6 +177,10 @@ class OnnxPolicy:
             self.spec: PolicySpec = spec_from_metadata(meta, source=self.model_path)
         except SpecError as exc:
             raise ModelLoadError(str(exc)) from exc
+        try:
+            self.head = head_for(self.spec)
+        except SpecError as exc:
+            raise ModelLoadError(f"{self.model_path}: {exc}") from exc
         # Providers actually in use: ORT silently falls back to CPU when CUDA/TensorRT are
         # listed but unusable (RECIPES), so never report the requested or available list.
         self.providers: list[str] = self.session.get_providers()
@@ -215,10 +225,11 @@ class OnnxPolicy:
         spec = self.spec
         dev, dev_id = self.device
         width = 4 if spec.uses_gripper_state else 3
-        shapes = {
-            "image": ((1, spec.image.height, spec.image.width, 3), np.uint8),
-            "start_keypoint": ((1, width), np.float32),
-        }
+        shapes = {"image": ((1, spec.image.height, spec.image.width, 3), np.uint8)}
+        if self.has_start_keypoint:
+            shapes["start_keypoint"] = ((1, width), np.float32)
+        for inp in spec.model.extra_inputs:
+            shapes[inp.name] = ((1, *inp.shape), np.dtype(inp.dtype))
         for name, (shape, dtype) in shapes.items():
             self._inputs[name] = ort.OrtValue.ortvalue_from_shape_and_type(
                 shape, dtype, dev, dev_id
@@ -232,16 +243,27 @@ class OnnxPolicy:
             self._bindings[heat] = b
 
     def _output_names(self, with_heatmap: bool) -> list[str]:
-        return list(REQUIRED_OUTPUTS) + (["heatmap"] if with_heatmap and self.has_heatmap else [])
+        return list(self.head.outputs) + (["heatmap"] if with_heatmap and self.has_heatmap else [])
 
-    def _run(self, image: np.ndarray, start: np.ndarray, with_heatmap: bool) -> list:
-        """The graph on one (H, W, 3) uint8 image and its (3|4,) start keypoint."""
+    def _run(
+        self,
+        image: np.ndarray,
+        start: np.ndarray,
+        with_heatmap: bool,
+        extras: dict[str, np.ndarray] | None = None,
+    ) -> list:
+        """The graph on one (H, W, 3) uint8 image, its (3|4,) start keypoint and the declared
+        extra inputs (per sample, no batch dimension)."""
+        feeds = {"image": np.ascontiguousarray(image)[None]}
+        if self.has_start_keypoint:
+            feeds["start_keypoint"] = np.ascontiguousarray(start[None])
+        for name, value in (extras or {}).items():
+            feeds[name] = np.ascontiguousarray(value)[None]
         if not self.io_binding:
-            feeds = {"image": np.ascontiguousarray(image)[None], "start_keypoint": start[None]}
             return self.session.run(self._output_names(with_heatmap), feeds)
         with self._lock:
-            self._inputs["image"].update_inplace(np.ascontiguousarray(image)[None])
-            self._inputs["start_keypoint"].update_inplace(np.ascontiguousarray(start[None]))
+            for name, value in feeds.items():
+                self._inputs[name].update_inplace(value)
             binding = self._bindings[with_heatmap]
             self.session.run_with_iobinding(binding)
             return binding.copy_outputs_to_cpu()
@@ -250,18 +272,42 @@ class OnnxPolicy:
         spec = self.spec
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
-        for name, dtype in (("image", "tensor(uint8)"), ("start_keypoint", "tensor(float)")):
+        declared = {i.name: i for i in spec.model.extra_inputs}
+        # start_keypoint: the PARA conditioning, fed whenever the graph has it
+        self.has_start_keypoint = "start_keypoint" in inputs
+        expected = {"image": "tensor(uint8)", "start_keypoint": "tensor(float)"}
+        expected.update(
+            {
+                n: f"tensor({'float' if i.dtype == 'float32' else i.dtype})"
+                for n, i in declared.items()
+            }
+        )
+        for name in ["image", *declared]:
             if name not in inputs:
+                why = " (declared in `model.extra_inputs`)" if name in declared else ""
                 raise ModelLoadError(
-                    f"{self.model_path}: graph has no input `{name}` (inputs: {sorted(inputs)})"
+                    f"{self.model_path}: graph has no input `{name}`{why}; inputs: "
+                    f"{sorted(inputs)}"
                 )
-            if inputs[name].type != dtype:
+        for name, node in inputs.items():
+            if name not in expected:
                 raise ModelLoadError(
-                    f"{self.model_path}: input `{name}` is {inputs[name].type}, expected {dtype}"
+                    f"{self.model_path}: graph input `{name}` is neither image, start_keypoint "
+                    f"nor declared in the PolicySpec's `model.extra_inputs` (declared: "
+                    f"{sorted(declared)}; the runtime supplies {sorted(RUNTIME_INPUTS)})"
                 )
-        width = inputs["start_keypoint"].shape[-1]
+            if node.type != expected[name]:
+                raise ModelLoadError(
+                    f"{self.model_path}: input `{name}` is {node.type}, expected {expected[name]}"
+                )
+            if name in declared and list(node.shape[1:]) != list(declared[name].shape):
+                raise ModelLoadError(
+                    f"{self.model_path}: input `{name}` has shape {node.shape}, but "
+                    f"`model.extra_inputs` says [batch, *{list(declared[name].shape)}]"
+                )
+        width = inputs["start_keypoint"].shape[-1] if self.has_start_keypoint else None
         want = 4 if spec.uses_gripper_state else 3
-        if width != want:
+        if width is not None and width != want:
             raise ModelLoadError(
                 f"{self.model_path}: input `start_keypoint` has {width} values per row, but "
                 f"the PolicySpec says {want} (gripper_input="
@@ -273,9 +319,12 @@ class OnnxPolicy:
                 f"{self.model_path}: input `image` has shape {shape}, but the PolicySpec says "
                 f"[batch, {spec.image.height}, {spec.image.width}, 3]"
             )
-        missing = [n for n in REQUIRED_OUTPUTS if n not in outputs]
+        missing = [n for n in self.head.outputs if n not in outputs]
         if missing:
-            raise ModelLoadError(f"{self.model_path}: graph lacks output(s) {missing}")
+            raise ModelLoadError(
+                f"{self.model_path}: graph lacks output(s) {missing} of its head family "
+                f"{self.head.name!r} (`model.head`)"
+            )
         self.has_heatmap = "heatmap" in outputs
 
     # ---------------------------------------------------------------------------------
@@ -301,6 +350,27 @@ class OnnxPolicy:
             start.append(g)
         return np.array(start, dtype=np.float32)
 
+    def extra_inputs(self, obs: Observation, K_model: np.ndarray) -> dict[str, np.ndarray]:
+        """The contract's declared extra inputs, built from the observation (per sample)."""
+        spec = self.spec
+        out: dict[str, np.ndarray] = {}
+        for inp in spec.model.extra_inputs:
+            if inp.name == "camera_K":
+                v = K_model
+            elif inp.name == "T_world_cam":
+                v = obs.T_world_cam
+            elif inp.name == "eef_pos":
+                v = obs.eef_pos
+            elif inp.name == "gripper_state":
+                g = spec.gripper.open_value if obs.gripper is None else float(obs.gripper)
+                if not np.isfinite(g):
+                    raise ObservationError(f"non-finite gripper state {g}")
+                v = [g]
+            else:  # the contract refuses unknown names; a new RUNTIME_INPUTS entry lands here
+                raise ObservationError(f"no runtime source for declared input {inp.name!r}")
+            out[inp.name] = np.asarray(v, dtype=np.dtype(inp.dtype)).reshape(inp.shape)
+        return out
+
     def infer(self, obs: Observation, with_heatmap: bool = False) -> PolicyResult:
         spec = self.spec
         for name in ("K", "T_world_cam", "eef_pos"):
@@ -309,17 +379,19 @@ class OnnxPolicy:
         t0 = time.perf_counter()
         image, K_model = prepare(obs.image, obs.K, (spec.image.height, spec.image.width))
         start = self.start_keypoint(obs.eef_pos, K_model, obs.T_world_cam, obs.gripper)
+        extras = self.extra_inputs(obs, K_model)
         t1 = time.perf_counter()
-        outs = self._run(image, start, with_heatmap)
+        outs = self._run(image, start, with_heatmap, extras)
         t2 = time.perf_counter()
-        voxel, prob, gbin, rbin = (o[0] for o in outs[:4])
-        chunk = decode_chunk(spec, self.codecs, voxel, prob, gbin, rbin, K_model, obs.T_world_cam)
+        n = len(self.head.outputs)
+        named = {k: o[0] for k, o in zip(self.head.outputs, outs[:n], strict=True)}
+        chunk = self.head.decode(spec, self.codecs, named, K_model, obs.T_world_cam)
         t3 = time.perf_counter()
         return PolicyResult(
             chunk=chunk,
             start_keypoint=start,
             K_model=K_model,
-            heatmap=outs[4][0] if len(outs) > 4 else None,
+            heatmap=outs[n][0] if len(outs) > n else None,
             preprocess_ms=(t1 - t0) * 1e3,
             inference_ms=(t2 - t1) * 1e3,
             decode_ms=(t3 - t2) * 1e3,
@@ -337,9 +409,10 @@ class OnnxPolicy:
             start.append(spec.gripper.open_value)
         image = np.zeros((spec.image.height, spec.image.width, 3), np.uint8)
         start_kp = np.array(start, np.float32)
+        extras = {i.name: np.zeros(i.shape, np.dtype(i.dtype)) for i in spec.model.extra_inputs}
         ms = 0.0
         for _ in range(runs):
             t0 = time.perf_counter()
-            self._run(image, start_kp, False)
+            self._run(image, start_kp, False, extras)
             ms = (time.perf_counter() - t0) * 1e3
         return ms

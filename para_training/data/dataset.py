@@ -8,6 +8,8 @@ Item (all numpy -> torch by the default collate):
     image          (H, W, 3) uint8     model-input RGB
     start          (3,) float32        (u px, v px, h m) of the current EEF; (4,) with the
                                        gripper command being executed (spec.uses_gripper_state)
+    eef_pos        (3,) float32        the current EEF, world metres
+    gripper_state  (1,) float32        the gripper command being executed (open value at f=0)
     voxel_index    (T,) int64          flattened z * Hg * Wg + y * Wg + x, or -100 when the
                                        target leaves the image (ignored by the volume CE)
     voxel          (T, 3) int64        (z, y, x)
@@ -87,12 +89,16 @@ class ParaWindowDataset(Dataset):
         flat = np.where(tg.in_view, flat, IGNORE_INDEX)
         uv0, _ = geometry.project(ep.eef_pos[f], K, T_wc)  # (2,)
         start = [uv0[0], uv0[1], ep.eef_pos[f, 2]]
-        if spec.uses_gripper_state:  # the command being executed: the one sent after f - 1
-            start.append(ep.gripper[f - 1] if f > 0 else spec.gripper.open_value)
+        # the command being executed: the one sent after f - 1
+        grip_state = ep.gripper[f - 1] if f > 0 else spec.gripper.open_value
+        if spec.uses_gripper_state:
+            start.append(grip_state)
         start = np.array(start, dtype=np.float32)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image)),
             "start": torch.from_numpy(np.nan_to_num(start)),
+            "eef_pos": torch.from_numpy(ep.eef_pos[f].astype(np.float32)),
+            "gripper_state": torch.tensor([grip_state], dtype=torch.float32),
             "voxel_index": torch.from_numpy(flat.astype(np.int64)),
             "voxel": torch.from_numpy(tg.voxel),
             "gripper_bin": torch.from_numpy(tg.gripper_bins),

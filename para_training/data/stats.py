@@ -38,11 +38,16 @@ class DatasetStats:
     height_max: float
     gripper_min: float
     gripper_max: float
+    # per-axis mean and standard deviation of every frame's EEF position, world metres (the
+    # normalisation of models that regress positions)
+    position_mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    position_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 def compute_stats(episodes: list[Episode]) -> DatasetStats:
     z = np.concatenate([e.eef_pos[:, 2] for e in episodes])
     g = np.concatenate([e.gripper for e in episodes])
+    pos = np.concatenate([e.eef_pos for e in episodes])  # (N, 3)
     fps = float(np.median([e.fps for e in episodes if len(e) > 1] or [0.0]))
     return DatasetStats(
         n_episodes=len(episodes),
@@ -52,6 +57,8 @@ def compute_stats(episodes: list[Episode]) -> DatasetStats:
         height_max=float(z.max()),
         gripper_min=float(g.min()),
         gripper_max=float(g.max()),
+        position_mean=tuple(float(v) for v in pos.mean(0)),
+        position_std=tuple(float(max(v, 1e-3)) for v in pos.std(0)),
     )
 
 
@@ -82,7 +89,7 @@ def build_spec(
     gripper_closed_sign: int = 1,
     world_frame: str = "world",
     dataset_id: str = "",
-    architecture: str = "para_dino_kv",
+    architecture: str = ModelSpec.architecture,  # the contract's default
     hyperparameters: dict | None = None,
     camera_K: np.ndarray | None = None,
     camera_T: np.ndarray | None = None,

@@ -7,9 +7,10 @@ from a PolicySpec.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 from para_ros.core.contract import PolicySpec
+from para_training.policies.common import PolicyConfig
 
 # Fields that come from the data (the PolicySpec), not from the user: `from_spec` sets them.
 SIZE_FIELDS = frozenset(
@@ -32,7 +33,9 @@ SIZE_FIELDS = frozenset(
 
 
 @dataclass
-class ParaDinoKVConfig:
+class ParaDinoKVConfig(PolicyConfig):
+    SIZE_FIELDS = SIZE_FIELDS
+
     # backbone (timm) ------------------------------------------------------------------------
     backbone: str = field(
         default="vit_small_patch14_dinov2",
@@ -110,8 +113,8 @@ class ParaDinoKVConfig:
             raise ValueError(f"ParaDinoKVConfig.dropout must be in [0, 1), got {self.dropout}")
 
     @classmethod
-    def from_spec(cls, spec: PolicySpec, **hparams) -> ParaDinoKVConfig:
-        sizes = dict(
+    def sizes_from_spec(cls, spec: PolicySpec, stats=None) -> dict:
+        return dict(
             image_height=spec.image.height,
             image_width=spec.image.width,
             grid_height=spec.grid.height,
@@ -126,19 +129,3 @@ class ParaDinoKVConfig:
             gripper_min=spec.gripper.min,
             gripper_max=spec.gripper.max,
         )
-        return cls(**{**hparams, **sizes})
-
-    def hyperparameters(self) -> dict:
-        """Everything but the data-derived sizes: what a user chooses."""
-        return {k: v for k, v in asdict(self).items() if k not in SIZE_FIELDS}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ParaDinoKVConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"ParaDinoKVConfig: unknown key(s) {unknown}")
-        return cls(**d)

@@ -13,23 +13,29 @@
 The start keypoint is (u, v, h): the current EEF pixel in model-input pixels and its world
 height in metres; the height range used to normalise h is a buffer taken from the PolicySpec.
 With `gripper_input` a 4th value g is the gripper command being executed (gripper units).
+
+Registered as "para_dino_kv", head family "voxel_volume": the graph outputs argmax voxels
+(z, y, x) that the runtime lifts to world targets (para_ros.core.heads).
+
+Loss (seed): volume CE per timestep over the flattened Z*Hg*Wg voxels
+             + gripper_loss_weight * gripper CE + rotation_loss_weight * rotation CE.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from para_ros.core.contract import PolicySpec, TensorSpec
+from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from para_training.policies.common import ExportIO, PolicyModel
 from para_training.policies.para_dino_kv.configuration_para_dino_kv import ParaDinoKVConfig
+from para_training.policies.registry import register
 
-# DINOv2/v3 were trained on ImageNet-normalised RGB (timm's pretrained_cfg for these models).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IGNORE_INDEX = -100  # voxel targets outside the image (para_training.data.dataset)
 
 
 def sincos_table(n: int, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -49,60 +55,50 @@ def fourier_features(x: torch.Tensor, n_freq: int) -> torch.Tensor:
     return torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(1)  # (B, k * 2 n_freq)
 
 
-def build_backbone(cfg: ParaDinoKVConfig) -> nn.Module:
-    """timm ViT by name at the model's fixed input size; random init, never a hub download."""
-    overrides = {
-        k: v
-        for k, v in dict(
-            embed_dim=cfg.vit_embed_dim,
-            depth=cfg.vit_depth,
-            num_heads=cfg.vit_heads,
-            patch_size=cfg.vit_patch_size,
-        ).items()
-        if v
-    }
-    try:
-        model = timm.create_model(
-            cfg.backbone,
-            pretrained=False,
-            num_classes=0,
-            img_size=(cfg.image_height, cfg.image_width),
-            **overrides,
-        )
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
-        raise ValueError(
-            f"unknown timm backbone {cfg.backbone!r}: {exc}. DINO ViTs in timm include "
-            f"{timm.list_models('*dino*')[:8]}"
-        ) from exc
-    if cfg.backbone_weights:
-        load_backbone_weights(model, cfg.backbone_weights)
-    return model
-
-
-def load_backbone_weights(model: nn.Module, path: str) -> None:
-    """Load a local weights file (safetensors, or a torch file read with weights_only=True).
-
-    timm's own checkpoint filter of the model's family adapts it (position embeddings resampled
-    to this input size once, patch embedding resized), as a hub load would.
-    """
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        state = load_file(path)
+def class_losses(out: dict, batch: dict, spec: PolicySpec) -> tuple:
+    """Gripper CE and rotation CE (euler: one CE per axis) of action-token logits."""
+    loss_g = F.cross_entropy(out["gripper_logits"].flatten(0, 1), batch["gripper_bin"].flatten())
+    rot = out["rotation_logits"]  # (B, T, R)
+    if spec.rotation.mode == "euler":
+        rot = rot.reshape(*rot.shape[:2], 3, -1)  # (B, T, 3, n)
+        loss_r = F.cross_entropy(rot.flatten(0, 2), batch["rotation_bin"].flatten())
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("model", state.get("state_dict", state))
-    filter_fn = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
-    if filter_fn is not None:
-        state = filter_fn(state, model)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    print(
-        f"backbone weights {path}: loaded {len(state) - len(unexpected)} tensors, "
-        f"missing {len(missing)}, unexpected {len(unexpected)}"
-    )
+        loss_r = F.cross_entropy(rot.flatten(0, 1), batch["rotation_bin"].flatten())
+    return loss_g, loss_r
 
 
-class ParaDinoKV(nn.Module):
+def class_predictions(out: dict, spec: PolicySpec) -> dict:
+    """Argmax gripper and rotation bins (euler: per axis) and their logits."""
+    rot = out["rotation_logits"]  # (B, T, R)
+    grip = out["gripper_logits"]  # (B, T, G)
+    B, T = rot.shape[0], rot.shape[1]
+    if spec.rotation.mode == "euler":
+        rot_bin = rot.reshape(B, T, 3, -1).argmax(-1)  # (B, T, 3)
+    else:
+        rot_bin = rot.argmax(-1)  # (B, T)
+    return {
+        "gripper_bin": grip.argmax(-1),  # (B, T)
+        "rotation_bin": rot_bin,
+        "gripper_logits": grip,
+        "rotation_logits": rot,
+    }
+
+
+def start_example(spec: PolicySpec, batch: int, g: torch.Generator) -> torch.Tensor:
+    """(batch, 3 | 4) random start keypoints inside the image and the height range."""
+    H, W = spec.image.height, spec.image.width
+    u = torch.rand(batch, generator=g) * W  # (batch,)
+    v = torch.rand(batch, generator=g) * H  # (batch,)
+    h = spec.height.min + torch.rand(batch, generator=g) * (spec.height.max - spec.height.min)
+    parts = [u, v, h]
+    if spec.uses_gripper_state:
+        span = spec.gripper.max - spec.gripper.min
+        parts.append(spec.gripper.min + torch.rand(batch, generator=g) * span)
+    return torch.stack(parts, dim=1).float()  # (batch, 3 | 4)
+
+
+@register("para_dino_kv", config=ParaDinoKVConfig, head="voxel_volume")
+class ParaDinoKV(PolicyModel):
     def __init__(self, cfg: ParaDinoKVConfig):
         super().__init__()
         self.cfg = cfg
@@ -238,3 +234,70 @@ class ParaDinoKV(nn.Module):
             "gripper_logits": self.gripper_out(act_tok),  # (B, T, n_grip)
             "rotation_logits": self.rotation_out(act_tok),  # (B, T, n_rot)
         }
+
+    # -- registry interface (policies.common.PolicyModel) ----------------------------------
+    def compute_loss(self, out: dict, batch: dict, spec: PolicySpec, train_cfg) -> dict:
+        vol = out["volume_logits"].flatten(2)  # (B, T, Z*Hg*Wg)
+        target = batch["voxel_index"]  # (B, T)
+        if (target != IGNORE_INDEX).any():
+            loss_v = F.cross_entropy(
+                vol.flatten(0, 1), target.flatten(), ignore_index=IGNORE_INDEX
+            )
+        else:
+            loss_v = vol.sum() * 0.0
+        loss_g, loss_r = class_losses(out, batch, spec)
+        total = (
+            loss_v
+            + train_cfg.gripper_loss_weight * loss_g
+            + train_cfg.rotation_loss_weight * loss_r
+        )
+        return {"loss": total, "v": loss_v, "g": loss_g, "r": loss_r}
+
+    def predict(self, out: dict, spec: PolicySpec) -> dict:
+        """Graph outputs: argmax voxel (z, y, x), its probability, bins, logits, heatmap."""
+        vol = out["volume_logits"]  # (B, T, Z, Hg, Wg)
+        B, T = vol.shape[0], vol.shape[1]
+        Hg, Wg = spec.grid.height, spec.grid.width
+        prob = torch.softmax(vol.reshape(B, T, -1), dim=-1)  # (B, T, Z*Hg*Wg)
+        conf, idx = prob.max(dim=-1)  # (B, T), (B, T)
+        voxel = torch.stack([idx // (Hg * Wg), (idx // Wg) % Hg, idx % Wg], dim=-1)  # (B,T,3)
+        heat = prob.reshape(B, T, -1, Hg, Wg).amax(dim=2)  # (B, T, Hg, Wg)
+        cls = class_predictions(out, spec)
+        return {
+            "voxel": voxel,
+            "voxel_prob": conf,
+            "gripper_bin": cls["gripper_bin"],
+            "rotation_bin": cls["rotation_bin"],
+            "gripper_logits": cls["gripper_logits"],
+            "rotation_logits": cls["rotation_logits"],
+            "heatmap": heat,
+        }
+
+    def export_io(self, spec: PolicySpec) -> ExportIO:
+        H, W, T = spec.image.height, spec.image.width, spec.window.steps
+        Hg, Wg = spec.grid.height, spec.grid.width
+        rot_shape = ("batch", T, 3) if spec.rotation.mode == "euler" else ("batch", T)
+        return ExportIO(
+            inputs=(
+                TensorSpec("image", "uint8", ("batch", H, W, 3)),
+                TensorSpec(
+                    "start_keypoint", "float32", ("batch", 4 if spec.uses_gripper_state else 3)
+                ),
+            ),
+            outputs=(
+                TensorSpec("voxel", "int64", ("batch", T, 3)),
+                TensorSpec("voxel_prob", "float32", ("batch", T)),
+                TensorSpec("gripper_bin", "int64", ("batch", T)),
+                TensorSpec("rotation_bin", "int64", rot_shape),
+                TensorSpec("gripper_logits", "float32", ("batch", T, self.cfg.gripper_bins)),
+                TensorSpec("rotation_logits", "float32", ("batch", T, self.cfg.rotation_classes)),
+                TensorSpec("heatmap", "float32", ("batch", T, Hg, Wg)),
+            ),
+        )
+
+    @staticmethod
+    def example_inputs(spec: PolicySpec, batch: int, seed: int = 0) -> dict:
+        g = torch.Generator().manual_seed(seed)
+        H, W = spec.image.height, spec.image.width
+        image = torch.randint(0, 256, (batch, H, W, 3), dtype=torch.uint8, generator=g)
+        return {"image": image, "start_keypoint": start_example(spec, batch, g)}
