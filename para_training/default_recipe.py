@@ -56,6 +56,7 @@ class Track:
 # Layout seeds of each demo part (para_ros.sim.layouts.TRAIN_LAYOUT_SEEDS; evaluation draws
 # from a disjoint range): parts never share a layout.
 PART_SEEDS = {"fresh": (0, 1), "shift": (1000, 2), "left": (2000, 3), "near": (3000, 4)}
+CHUNK = 80  # demos attempted per para-make-demos call (one file each)
 
 
 @dataclass
@@ -64,7 +65,9 @@ class RecipeConfig:
     preset: str = "libero128"
     demos: int = 70  # in_distribution: unshifted fresh layouts
     shift_demos: int = 60  # in_distribution: fresh layouts + the seed's 16 x 16 shift grid
-    position_demos: int = 80  # position / near tracks: their half of the shift grid
+    # position / near tracks: their half of the shift grid (fresh layouts + a shift make
+    # objects interpenetrate often: 36 of the first 80 attempts were refused)
+    position_demos: int = 160
     recovery: float = 0.25  # fraction of demos starting after expert.detour
     epochs: int = 10
     eval_episodes: int = 30  # fresh layouts (evaluation seeds)
@@ -91,17 +94,24 @@ class RecipeConfig:
         data = get_preset(self.preset)["data"]
         return int(data.get("image_height", 224))
 
-    def part(self, name: str, episodes: int, *setting: str) -> tuple[str, int, list[str]]:
+    def parts(self, name: str, episodes: int, *setting: str) -> list[tuple[str, int, list[str]]]:
+        """The demo part `name` in chunks of at most CHUNK attempts, each its own file and
+        seeds (chunk j: layout seeds from PART_SEEDS start + CHUNK j, --seed seed + 10 j), so
+        a part can grow without changing the demos already made."""
         start, seed = PART_SEEDS[name]
-        args = ["--layouts", "fresh", "--layout-seed-start", str(start), "--seed", str(seed)]
-        return name, episodes, [*setting, *args, "--recovery", str(self.recovery)]
+        out = []
+        for j, first in enumerate(range(0, episodes, CHUNK)):
+            args = ["--layouts", "fresh", "--layout-seed-start", str(start + first)]
+            args += ["--seed", str(seed + 10 * j), "--recovery", str(self.recovery)]
+            n = min(CHUNK, episodes - first)
+            out.append((name if j == 0 else f"{name}_{j}", n, [*setting, *args]))
+        return out
 
     def track(self, name: str) -> Track:
         grid = ["--setting", "position", "--grid", "16"]
         if name == "in_distribution":
-            parts = [self.part("fresh", self.demos, "--setting", "in_distribution")]
-            if self.shift_demos > 0:
-                parts.append(self.part("shift", self.shift_demos, *grid))
+            parts = self.parts("fresh", self.demos, "--setting", "in_distribution")
+            parts += self.parts("shift", self.shift_demos, *grid)
             return Track(
                 name,
                 parts,
@@ -113,7 +123,7 @@ class RecipeConfig:
             g = self.ood_cells_grid
             return Track(
                 name,
-                [self.part(train_half, self.position_demos, *grid, "--half", train_half)],
+                self.parts(train_half, self.position_demos, *grid, "--half", train_half),
                 ["--half", test_half, "--grid", str(g)]
                 + ["--episodes", str(self.ood_episodes_per_cell)],
                 f"position OOD (trained on the {train_half} half, tested on the {test_half} "
@@ -330,7 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--shift-demos", type=int, default=60, help="in_distribution: shift-grid demos"
     )
     ap.add_argument(
-        "--position-demos", type=int, default=80, help="position/near tracks: demos of the half"
+        "--position-demos",
+        type=int,
+        default=160,
+        help="position/near tracks: demos of the half attempted",
     )
     ap.add_argument(
         "--recovery", type=float, default=0.25, help="fraction of recovery demos (each part)"

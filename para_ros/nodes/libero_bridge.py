@@ -5,7 +5,11 @@ the camera PoseStamped (world <- camera, OpenCV axes) and para_ros/EpisodeStatus
 para_ros/PolicyAction (its gated `command`, teleport servo; or holds when the node published
 no command). Lock-step mode (default): after each observation the simulation waits for the
 PolicyAction stamped with that observation (deterministic: for tests and evaluation).
-Real-time mode: the simulation runs at `control_rate` and executes the newest action.
+Real-time mode: the arm keeps moving while the policy computes. Each tick (1 / `control_rate`;
+0 = the model's dt, spec.window.dt) publishes an observation and at once executes the newest
+command received so far, the answer to an earlier frame (one tick old when the node answers
+within a tick); the tick's rest is slept. `stale_steps` in the results counts ticks that ran a
+command older than the previous frame's, `held_steps` those with none.
 Runs `episodes` episodes of one setting, writes the results JSON, and exits.
 """
 
@@ -83,7 +87,11 @@ PARAMS = {
         "lock-step: seconds before an unanswered observation is re-sent (with a fresh stamp; "
         "keep it below the node's max_image_age)",
     ),
-    "control_rate": (10.0, "real-time mode: policy steps per second"),
+    "control_rate": (
+        0.0,
+        "real-time mode: policy steps per second (0 = 1 / the model's dt, else 10 without a "
+        "model_path)",
+    ),
     "results_path": ("", "results JSON written at the end ('' = none)"),
     "gif_path": (
         "",
@@ -121,7 +129,16 @@ class LiberoBridge(Node):
             raise ValueError(f"mode must be lockstep or realtime, got {P['mode']!r}")
         if P["rotation"] not in ("model", "zero", "predicted"):
             raise ValueError(f"rotation must be model, zero or predicted, got {P['rotation']!r}")
+        if float(P["control_rate"]) < 0:
+            raise ValueError(
+                f"control_rate must be >= 0 (0: the model's dt), got {P['control_rate']}"
+            )
         self.P = P
+        self.period, period_source = self._tick(P)
+        if P["mode"] == "realtime":
+            self.get_logger().info(
+                f"real time: a tick every {self.period:.3f} s ({period_source})"
+            )
         self.zero_rotation, rot_source = self._zero_rotation(P)
         self.get_logger().info(f"executing rotation: zero={self.zero_rotation} ({rot_source})")
         self.cfg = SimConfig(
@@ -159,6 +176,17 @@ class LiberoBridge(Node):
         self.stop = threading.Event()  # set by main() on shutdown: the worker ends the run
         self.worker = threading.Thread(target=self._run, daemon=True)
         self.worker.start()
+
+    @staticmethod
+    def _tick(P) -> tuple[float, str]:
+        """Real-time tick (seconds) and where it came from."""
+        if float(P["control_rate"]) > 0:
+            return 1.0 / float(P["control_rate"]), "parameter control_rate"
+        if not P["model_path"]:
+            return 0.1, "no model_path: 10 Hz"
+        from para_ros.core.onnx_metadata import read_spec
+
+        return read_spec(P["model_path"]).window.dt, f"the dt of {P['model_path']}"
 
     @staticmethod
     def _zero_rotation(P) -> tuple[bool, str]:
@@ -331,20 +359,26 @@ class LiberoBridge(Node):
         follower, targets = Follower(open_gripper=-1.0), []  # LIBERO: -1 open
         inference_ms, roundtrip_ms, frames = [], [], []
         record = ep == 0 and bool(self.P["gif_path"])
-        period = 1.0 / float(self.P["control_rate"])
+        period = self.period
+        stale, sent_step = 0, {}  # real time: observation key -> the step it was sent at
+        with self._cond:
+            self._latest = None  # never a command of the previous episode
         while True:
             if self.stop.is_set():
                 raise Interrupted(f"stopped in episode {ep} at step {self.sim.step_count}")
             sent = time.perf_counter()
             key = self._publish_obs(obs)
+            sent_step[key] = self.sim.step_count
             if self.P["mode"] == "lockstep":
                 msg = self._answer(key, obs)
                 if msg is not None:  # observation out -> action in, through both nodes
                     roundtrip_ms.append((time.perf_counter() - sent) * 1e3)
-            else:
-                time.sleep(period)
+            else:  # the newest command now; this frame's answer arrives while the arm moves
                 with self._cond:
                     msg = self._latest
+                if msg is not None:
+                    stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+                    stale += sent_step.get(stamp, -1) < self.sim.step_count - 1
             if msg is not None:
                 inference_ms.append(float(msg.inference_time_ms))
             if record:
@@ -361,6 +395,8 @@ class LiberoBridge(Node):
             self._status(ep, init, outcome)
             if outcome != "RUNNING":
                 break
+            if self.P["mode"] == "realtime":  # keep the tick: 1 / control_rate
+                time.sleep(max(0.0, period - (time.perf_counter() - sent)))
         self.get_logger().info(
             f"episode {ep} (init {init}): {outcome} in {self.sim.step_count} steps"
         )
@@ -374,6 +410,7 @@ class LiberoBridge(Node):
             "outcome": outcome,
             "steps": self.sim.step_count,
             "held_steps": follower.held,
+            **({"stale_steps": stale, "tick_s": period} if self.P["mode"] == "realtime" else {}),
             "targets": targets,
             "setting": dataclasses.asdict(self.cfg),
             "inference_ms": latency_summary(inference_ms),

@@ -109,19 +109,16 @@ def test_para_deploy_sim_runs_episodes_and_exits(exported, tmp_path, ros_env):
     assert all(e["steps"] == 4 for e in out["episodes"])
 
 
-def test_realtime_mode_runs_at_its_rate_and_executes_actions(exported, tmp_path, ros_env):
-    onnx_path, _, _ = exported
-    out = deploy_sim(
-        onnx_path,
-        tmp_path / "rt.json",
-        ros_env,
-        "mode:=realtime",
-        "control_rate:=4.0",
-        "max_steps:=8",
-    )
+def test_realtime_mode_runs_at_the_models_dt_and_executes_actions(exported, tmp_path, ros_env):
+    """Real time: a tick every model dt (control_rate 0), the arm executing the newest command
+    while the node computes; the first tick has none (held), later ones run the previous
+    frame's answer, and the robot moves."""
+    onnx_path, _, spec = exported
+    out = deploy_sim(onnx_path, tmp_path / "rt.json", ros_env, "mode:=realtime", "max_steps:=8")
     ep = out["episodes"][0]
     assert ep["steps"] == 8 and ep["outcome"] in ("PLACE", "GRASP", "MISS")
-    # the newest action is executed: after the first answers arrive the robot moves
-    assert ep["held_steps"] < 8
+    assert ep["tick_s"] == pytest.approx(spec.window.dt)
+    assert 1 <= ep["held_steps"] < 8  # no command yet at the first tick
+    assert 0 <= ep["stale_steps"] <= 8 - ep["held_steps"]
     moved = np.linalg.norm(np.diff(np.array(ep["targets"]), axis=0), axis=1)
     assert (moved > 1e-4).any()
