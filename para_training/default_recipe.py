@@ -74,6 +74,7 @@ class RecipeConfig:
     ood_cells_grid: int = 4
     ood_episodes_per_cell: int = 6
     matrix_episodes: int = 0  # > 0: para-eval-matrix rows (official, viewpoint), starts per cell
+    official_episodes: int = 50  # the matrix's official row: init states 0..N-1
     thetas: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0)
     # Chunk step executed per frame. 1 (4 recorded frames ahead) measured on the shipped
     # model, init states 0-5: 5/6 PLACE; step 0 (2 frames ahead): 2/15 PLACE, its short
@@ -290,6 +291,7 @@ def run_matrix(cfg: RecipeConfig, main: dict, say=print) -> Path:
     base = [
         "--models", str(main["onnx"]), "--settings", "official", "viewpoint",
         "--episodes", str(cfg.matrix_episodes), "--thetas", *map(str, cfg.thetas),
+        "--official-episodes", str(cfg.official_episodes),
         "--azimuths", "8", "--image-size", str(cfg.image_size),
         "--max-steps", str(cfg.max_steps), "--train-demos", *map(str, main["demos"]),
         "-o", str(out),
@@ -361,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--thetas", nargs="+", type=float, default=[5, 10, 15, 20, 25])
     ap.add_argument(
+        "--official-episodes", type=int, default=50, help="matrix: official init states 0..N-1"
+    )
+    ap.add_argument(
         "--execute-step", type=int, default=1, help="chunk step executed per frame (node param)"
     )
     ap.add_argument(
@@ -405,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         position_demos=args.position_demos,
         recovery=args.recovery,
         matrix_episodes=args.matrix_episodes,
+        official_episodes=args.official_episodes,
         thetas=tuple(args.thetas),
         epochs=args.epochs,
         eval_episodes=args.eval_episodes,

@@ -40,7 +40,9 @@ def cell_runs(args) -> list[dict]:
     rows = []
     for setting in args.settings:
         if setting == "official":
-            rows.append({"setting": setting, "label": "official init states", "x": 0.0, "a": []})
+            n = args.official_episodes or args.episodes
+            a = ["--episodes", str(n)]  # after the common --episodes: this one wins
+            rows.append({"setting": setting, "label": "official init states", "x": 0.0, "a": a})
         elif setting == "fresh":
             a = ["--layouts", "fresh", "--layout-seed-start", str(args.layout_seed_start)]
             rows.append({"setting": setting, "label": "fresh layouts", "x": None, "a": a})
@@ -144,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--models", nargs="+", required=True)
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     ap.add_argument("--episodes", type=int, default=10, help="starts per cell")
+    ap.add_argument(
+        "--official-episodes",
+        type=int,
+        default=0,
+        help="official row: init states --first-init.. (0 = --episodes)",
+    )
     ap.add_argument("--first-init", type=int, default=0)
     ap.add_argument("--suite", default="libero_spatial")
     ap.add_argument("--task", type=int, default=0)
@@ -171,18 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def official_notes(rows: list[dict]) -> list[str]:
+    """One line per official row: whether the training demos started from those states."""
+    out = []
+    for r in (r for r in rows if r["setting"] == "official"):
+        rep = r["layout_report"] or {}
+        out.append(
+            f"Official init states ({r['model']}): "
+            + (
+                f"training demos started from {len(rep['seen_in_training'])} of them "
+                f"(within {rep['tolerance_mm']} mm)."
+                if rep.get("training_checked")
+                else "not checked against the training demos (no --train-demos)."
+            )
+        )
+    return out
+
+
 def write_table(rows: list[dict], args: dict, out: Path) -> str:
     """matrix.md, matrix.json and success.png of complete rows (one shard or merged)."""
     out.mkdir(parents=True, exist_ok=True)
     md = f"# Closed-loop success, {args['suite']} task {args['task']}\n\n" + table(rows)
-    for r in (r for r in rows if r["setting"] == "official"):
-        rep = r["layout_report"] or {}
-        md += f"\nOfficial init states ({r['model']}): " + (
-            f"training demos started from {len(rep['seen_in_training'])} of them "
-            f"(within {rep['tolerance_mm']} mm)."
-            if rep.get("training_checked")
-            else "not checked against the training demos (no --train-demos)."
-        )
+    md += "".join(f"\n{line}" for line in official_notes(rows))
     png = plot(rows, out / "success.png")
     if png:
         md += f"\n\n![success against θ and shift]({png.name})\n"
