@@ -8,7 +8,7 @@ registers itself with `@register("<name>", head=...)` (policies.registry).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -52,6 +52,30 @@ class PolicyConfig:
     def from_dict(cls, d: dict, where: str = "model.hyperparameters"):
         check_keys(cls, d, where)
         return cls(**d)
+
+
+@dataclass
+class BackboneConfig(PolicyConfig):
+    """The timm ViT every policy builds by name (policies/backbone.build_backbone): its
+    fields, shared by the policies' configs."""
+
+    backbone: str = field(
+        default="vit_small_patch14_dinov2",
+        metadata={"help": "timm model name (vit_small_patch14_dinov2, vit_small_patch16_dinov3)"},
+    )
+    backbone_weights: str = field(
+        default="",
+        metadata={
+            "help": "local weights file for the backbone (.safetensors or .pth); '' = "
+            "random init. Never downloaded."
+        },
+    )
+    freeze_backbone: bool = field(default=False, metadata={"help": "train only the head"})
+    # overrides of the timm architecture, for small models (0 = keep the timm default)
+    vit_embed_dim: int = field(default=0, metadata={"help": "ViT width override (0 = default)"})
+    vit_depth: int = field(default=0, metadata={"help": "ViT depth override (0 = default)"})
+    vit_heads: int = field(default=0, metadata={"help": "ViT heads override (0 = default)"})
+    vit_patch_size: int = field(default=0, metadata={"help": "patch size override (0 = default)"})
 
 
 # graph input name -> key of a ParaWindowDataset batch (para_training.data.dataset)
@@ -118,3 +142,20 @@ class PolicyModel(torch.nn.Module):
 
     def export_io(self, spec: PolicySpec) -> ExportIO:  # pragma: no cover
         raise NotImplementedError
+
+
+def class_predictions(out: dict, spec: PolicySpec) -> dict:
+    """Argmax gripper and rotation bins (euler: per axis) and their logits."""
+    rot = out["rotation_logits"]  # (B, T, R)
+    grip = out["gripper_logits"]  # (B, T, G)
+    B, T = rot.shape[0], rot.shape[1]
+    if spec.rotation.mode == "euler":
+        rot_bin = rot.reshape(B, T, 3, -1).argmax(-1)  # (B, T, 3)
+    else:
+        rot_bin = rot.argmax(-1)  # (B, T)
+    return {
+        "gripper_bin": grip.argmax(-1),  # (B, T)
+        "rotation_bin": rot_bin,
+        "gripper_logits": grip,
+        "rotation_logits": rot,
+    }

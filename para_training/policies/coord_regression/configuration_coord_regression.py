@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from para_ros.core.contract import PolicySpec
-from para_training.policies.common import PolicyConfig
+from para_training.policies.common import BackboneConfig
 
 SIZE_FIELDS = frozenset(
     {
@@ -30,26 +30,10 @@ POOLINGS = ("cls", "mean")
 
 
 @dataclass
-class CoordRegressionConfig(PolicyConfig):
+class CoordRegressionConfig(BackboneConfig):
     SIZE_FIELDS = SIZE_FIELDS
 
-    # backbone (timm), built by name exactly as the PARA models build it --------------------
-    backbone: str = field(
-        default="vit_small_patch14_dinov2",
-        metadata={"help": "timm model name (vit_small_patch14_dinov2, vit_small_patch16_dinov3)"},
-    )
-    backbone_weights: str = field(
-        default="",
-        metadata={
-            "help": "local weights file for the backbone (.safetensors or .pth); '' = "
-            "random init. Never downloaded."
-        },
-    )
-    freeze_backbone: bool = field(default=False, metadata={"help": "train only the head"})
-    vit_embed_dim: int = field(default=0, metadata={"help": "ViT width override (0 = default)"})
-    vit_depth: int = field(default=0, metadata={"help": "ViT depth override (0 = default)"})
-    vit_heads: int = field(default=0, metadata={"help": "ViT heads override (0 = default)"})
-    vit_patch_size: int = field(default=0, metadata={"help": "patch size override (0 = default)"})
+    # backbone fields: BackboneConfig (shared by every policy) ------------------------
     # input / output sizes (from the PolicySpec and the dataset statistics) -----------------
     image_height: int = 224
     image_width: int = 224

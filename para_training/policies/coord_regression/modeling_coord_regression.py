@@ -38,7 +38,7 @@ from torch import nn
 
 from para_ros.core.contract import GraphInputSpec, PolicySpec, TensorSpec
 from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
-from para_training.policies.common import ExportIO, PolicyModel
+from para_training.policies.common import ExportIO, PolicyModel, class_predictions
 from para_training.policies.coord_regression.configuration_coord_regression import (
     CoordRegressionConfig,
 )
@@ -133,20 +133,7 @@ class CoordRegression(PolicyModel):
     def predict(self, out: dict, spec: PolicySpec) -> dict:
         """Graph outputs: world positions (metres), argmax bins and the logits."""
         pos = out["position_norm"] * self.pos_std + self.pos_mean  # (B, T, 3) world metres
-        rot = out["rotation_logits"]  # (B, T, R)
-        grip = out["gripper_logits"]  # (B, T, G)
-        B, T = rot.shape[0], rot.shape[1]
-        if spec.rotation.mode == "euler":
-            rot_bin = rot.reshape(B, T, 3, -1).argmax(-1)  # (B, T, 3)
-        else:
-            rot_bin = rot.argmax(-1)  # (B, T)
-        return {
-            "position": pos,
-            "gripper_bin": grip.argmax(-1),  # (B, T)
-            "rotation_bin": rot_bin,
-            "gripper_logits": grip,
-            "rotation_logits": rot,
-        }
+        return {"position": pos, **class_predictions(out, spec)}
 
     def extra_input_names(self) -> tuple[str, ...]:
         return ("eef_pos", "gripper_state") if self.cfg.gripper_input else ("eef_pos",)

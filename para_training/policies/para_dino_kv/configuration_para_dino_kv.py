@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from para_ros.core.contract import PolicySpec
-from para_training.policies.common import PolicyConfig
+from para_training.policies.common import BackboneConfig
 
 # Fields that come from the data (the PolicySpec), not from the user: `from_spec` sets them.
 SIZE_FIELDS = frozenset(
@@ -33,27 +33,10 @@ SIZE_FIELDS = frozenset(
 
 
 @dataclass
-class ParaDinoKVConfig(PolicyConfig):
+class ParaDinoKVConfig(BackboneConfig):
     SIZE_FIELDS = SIZE_FIELDS
 
-    # backbone (timm) ------------------------------------------------------------------------
-    backbone: str = field(
-        default="vit_small_patch14_dinov2",
-        metadata={"help": "timm model name (vit_small_patch14_dinov2, vit_small_patch16_dinov3)"},
-    )
-    backbone_weights: str = field(
-        default="",
-        metadata={
-            "help": "local weights file for the backbone (.safetensors or .pth); '' = "
-            "random init. Never downloaded."
-        },
-    )
-    freeze_backbone: bool = field(default=False, metadata={"help": "train only the head"})
-    # overrides of the timm architecture, for small models (0 = keep the timm default)
-    vit_embed_dim: int = field(default=0, metadata={"help": "ViT width override (0 = default)"})
-    vit_depth: int = field(default=0, metadata={"help": "ViT depth override (0 = default)"})
-    vit_heads: int = field(default=0, metadata={"help": "ViT heads override (0 = default)"})
-    vit_patch_size: int = field(default=0, metadata={"help": "patch size override (0 = default)"})
+    # backbone fields: BackboneConfig (shared by every policy) ------------------------
     # input / output sizes (from the PolicySpec) --------------------------------------------
     image_height: int = 224
     image_width: int = 224

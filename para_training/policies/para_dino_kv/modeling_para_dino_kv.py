@@ -31,7 +31,7 @@ from torch import nn
 
 from para_ros.core.contract import PolicySpec, TensorSpec
 from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
-from para_training.policies.common import ExportIO, PolicyModel
+from para_training.policies.common import ExportIO, PolicyModel, class_predictions
 from para_training.policies.para_dino_kv.configuration_para_dino_kv import ParaDinoKVConfig
 from para_training.policies.registry import register
 
@@ -65,23 +65,6 @@ def class_losses(out: dict, batch: dict, spec: PolicySpec) -> tuple:
     else:
         loss_r = F.cross_entropy(rot.flatten(0, 1), batch["rotation_bin"].flatten())
     return loss_g, loss_r
-
-
-def class_predictions(out: dict, spec: PolicySpec) -> dict:
-    """Argmax gripper and rotation bins (euler: per axis) and their logits."""
-    rot = out["rotation_logits"]  # (B, T, R)
-    grip = out["gripper_logits"]  # (B, T, G)
-    B, T = rot.shape[0], rot.shape[1]
-    if spec.rotation.mode == "euler":
-        rot_bin = rot.reshape(B, T, 3, -1).argmax(-1)  # (B, T, 3)
-    else:
-        rot_bin = rot.argmax(-1)  # (B, T)
-    return {
-        "gripper_bin": grip.argmax(-1),  # (B, T)
-        "rotation_bin": rot_bin,
-        "gripper_logits": grip,
-        "rotation_logits": rot,
-    }
 
 
 def start_example(spec: PolicySpec, batch: int, g: torch.Generator) -> torch.Tensor:
