@@ -197,21 +197,24 @@ class Preset:
         return dict(getattr(self, part))
 
 
+# CPU tests: 64 px, T=4, Z=8 (the tiny presets' data)
+TINY_DATA = dict(
+    image_height=64,
+    image_width=64,
+    grid_height=16,
+    grid_width=16,
+    steps=4,
+    stride=3,
+    height_bins=8,
+    gripper_bins=8,
+    rotation_bins=12,
+)
+
 # name -> overrides of (data, model, train). The model's sizes come from the data config.
 PRESET_TABLE: dict[str, dict] = {
     # CPU tests: 64 px, ViT 96 wide x 2 layers, T=4, Z=8 (RECIPES: learns in ~15 s).
     "tiny": {
-        "data": dict(
-            image_height=64,
-            image_width=64,
-            grid_height=16,
-            grid_width=16,
-            steps=4,
-            stride=3,
-            height_bins=8,
-            gripper_bins=8,
-            rotation_bins=12,
-        ),
+        "data": TINY_DATA,
         "model": dict(
             vit_embed_dim=96,
             vit_depth=2,
@@ -280,17 +283,7 @@ PRESET_TABLE: dict[str, dict] = {
     # The paper's coordinate-regression baseline on the tiny data: the same ViT as `tiny`.
     "tiny_coord": {
         "architecture": "coord_regression",
-        "data": dict(
-            image_height=64,
-            image_width=64,
-            grid_height=16,
-            grid_width=16,
-            steps=4,
-            stride=3,
-            height_bins=8,
-            gripper_bins=8,
-            rotation_bins=12,
-        ),
+        "data": TINY_DATA,
         "model": dict(vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_model=64),
         "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
     },

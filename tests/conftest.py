@@ -43,10 +43,10 @@ def python() -> str:
 # -- shared training fixtures: synthetic episodes and one tiny trained model per session --
 
 
-def tiny_configs(out_dir, epochs: int, **train_overrides):
+def tiny_configs(out_dir, epochs: int, preset: str = "tiny", **train_overrides):
     from para_training.configs import DataConfig, TrainConfig, get_preset
 
-    p = get_preset("tiny")
+    p = get_preset(preset)
     data = DataConfig(data=["synthetic"], val_fraction=0.17, **p["data"])
     cfg = TrainConfig(
         output_dir=str(out_dir),

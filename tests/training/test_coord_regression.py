@@ -8,23 +8,17 @@ import numpy as np
 import pytest
 
 from para_ros.runtime.onnx_policy import Observation, OnnxPolicy
-from para_training.configs import DataConfig, TrainConfig, get_preset
+from para_training.configs import get_preset
 from para_training.export import export_onnx, parity
 from para_training.train import train
 
 
 def _configs(out_dir, epochs: int, **train_overrides):
-    p = get_preset("tiny_coord")
-    data = DataConfig(data=["synthetic"], val_fraction=0.17, **p["data"])
-    cfg = TrainConfig(
-        output_dir=str(out_dir),
-        run_name="run",
-        epochs=epochs,
-        threads=1,
-        progress=False,
-        **{**p["train"], **train_overrides},
-    )
-    return data, p["model"], cfg, p.architecture
+    """tests.conftest.tiny_configs of the tiny_coord preset, plus its architecture."""
+    from tests.conftest import tiny_configs
+
+    data, hparams, cfg = tiny_configs(out_dir, epochs, preset="tiny_coord", **train_overrides)
+    return data, hparams, cfg, get_preset("tiny_coord").architecture
 
 
 @pytest.fixture(scope="module")
