@@ -183,7 +183,7 @@ def official_notes(rows: list[dict]) -> list[str]:
     """One line per official row: whether the training demos started from those states."""
     out = []
     for r in (r for r in rows if r["setting"] == "official"):
-        rep = r["layout_report"] or {}
+        rep = r.get("layout_report") or {}
         out.append(
             f"Official init states ({r['model']}): "
             + (
