@@ -16,8 +16,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def build_backbone(cfg) -> nn.Module:
     """timm ViT by name at the model's fixed input size; random init, never a hub download.
 
-    `cfg` has backbone, backbone_weights, vit_embed_dim, vit_depth, vit_heads,
-    vit_patch_size (0 = the timm default), image_height and image_width."""
+    `cfg` (a policies.common.BackboneConfig) has backbone, backbone_weights,
+    freeze_backbone (no gradients), vit_embed_dim, vit_depth, vit_heads, vit_patch_size
+    (0 = the timm default), image_height and image_width."""
     overrides = {
         k: v
         for k, v in dict(
@@ -43,6 +44,8 @@ def build_backbone(cfg) -> nn.Module:
         ) from exc
     if cfg.backbone_weights:
         load_backbone_weights(model, cfg.backbone_weights)
+    if cfg.freeze_backbone:
+        model.requires_grad_(False)
     return model
 
 

@@ -51,9 +51,7 @@ class CoordRegression(PolicyModel):
         super().__init__()
         self.cfg = cfg
         T, D = cfg.steps, cfg.d_model
-        self.backbone = build_backbone(cfg)
-        if cfg.freeze_backbone:
-            self.backbone.requires_grad_(False)
+        self.backbone = build_backbone(cfg)  # frozen when cfg.freeze_backbone
         C = self.backbone.num_features
         self.n_prefix = self.backbone.num_prefix_tokens
         if cfg.pooling == "cls" and self.n_prefix == 0:

@@ -87,9 +87,7 @@ class ParaDinoKV(PolicyModel):
         self.cfg = cfg
         T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
         D, Df = cfg.d_model, cfg.d_feat
-        self.backbone = build_backbone(cfg)
-        if cfg.freeze_backbone:
-            self.backbone.requires_grad_(False)
+        self.backbone = build_backbone(cfg)  # frozen when cfg.freeze_backbone
         C = self.backbone.num_features
         self.n_prefix = self.backbone.num_prefix_tokens
         self.patch_hw = tuple(self.backbone.patch_embed.grid_size)  # (Hp, Wp)
