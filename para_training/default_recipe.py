@@ -146,6 +146,14 @@ def _run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _trained_epochs(run_dir: Path) -> int:
+    """Epochs finished in run_dir/latest (0 when none): its trainer_state's epoch + 1."""
+    state = run_dir / "latest" / "trainer_state.json"
+    if not state.exists():
+        return 0
+    return int(json.loads(state.read_text()).get("epoch", -1)) + 1
+
+
 def _tool(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
@@ -201,9 +209,20 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
     )
     if cfg.force and run_dir.exists():
         shutil.rmtree(run_dir)
+    # done = latest/ holds the last epoch; an interrupted training resumes from latest/
+    trained = run_dir / "done"
+    last_epoch = _trained_epochs(run_dir) - 1
+    if last_epoch == cfg.epochs - 1 and not cfg.force:
+        trained.write_text(f"epochs {cfg.epochs}\n")
+    elif trained.exists():
+        trained.unlink()  # --epochs changed since, or latest/ is gone
+    resume = []
+    if 0 <= last_epoch < cfg.epochs - 1 and not cfg.force:
+        say(f"[{track.name}] train: resuming after epoch {last_epoch} of {cfg.epochs}")
+        resume = ["--resume_from", str(run_dir / "latest")]
     stage(
         "train",
-        run_dir / "best" / "model.safetensors",
+        trained,
         _tool(
             "para_training.train",
             *map(str, demo_files),
@@ -220,9 +239,11 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
             "--threads",
             str(procs),
             "--no-progress",
+            *resume,
             *cfg.train_args,
         ),
     )
+    trained.write_text(f"epochs {cfg.epochs}\n")
     export = [
         "--model-id",
         f"{MODEL_NAME}_{track.name}",

@@ -139,6 +139,13 @@ def validate(model, loader, spec: PolicySpec, cfg: TrainConfig, device, vis_path
     return {**acc.summary(), "val_loss": float(np.mean(losses)) if losses else float("nan")}
 
 
+def checkpoint_score(metrics: dict) -> float:
+    """The number `best/` minimises: val_3d_mm (mm), else val_pix (px), else train_loss."""
+    return float(
+        metrics.get("val_3d_mm", metrics.get("val_pix", metrics.get("train_loss", float("inf"))))
+    )
+
+
 def train(
     data: DataConfig,
     model_hparams: dict,
@@ -181,8 +188,17 @@ def train(
         episodes = load_episodes(data.data, source)
     spec, model_cfg = make_spec(episodes, data, model_hparams, log, architecture)
     train_ids, val_ids = split_episodes(len(episodes), data.val_fraction, cfg.seed)
+    plane_z = data.augment_plane_z
+    if data.augment_orbit_deg > 0 and not math.isfinite(plane_z):
+        plane_z = float(min(episodes[e].eef_pos[:, 2].min() for e in train_ids))
+        log(f"orbit augmentation: table plane z = {plane_z:.3f} m (lowest training EEF height)")
     augment = AugmentConfig(
-        data.augment_rotation_deg, data.augment_rotation_prob, data.augment_color
+        rotation_deg=data.augment_rotation_deg,
+        rotation_prob=data.augment_rotation_prob,
+        color=data.augment_color,
+        orbit_deg=data.augment_orbit_deg,
+        orbit_prob=data.augment_orbit_prob,
+        plane_z=plane_z if data.augment_orbit_deg > 0 else None,
     )
     train_ds = ParaWindowDataset(episodes, spec, sample_index(episodes, train_ids), augment)
     val_ds = (
@@ -271,6 +287,9 @@ def train(
 
         writer = SummaryWriter(str(run_dir / "tb"))
     best = float("inf")
+    if start_epoch > 0 and (run_dir / "best" / ckpt.STATE_FILE).exists():
+        # resuming into the same run: `best/` only changes for a better epoch than its own
+        best = checkpoint_score(ckpt.read_trainer_state(run_dir / "best").get("metrics", {}))
     metrics: dict = {}
     model.train()
     for epoch in range(start_epoch, cfg.epochs):
@@ -334,7 +353,7 @@ def train(
             last = epoch == cfg.epochs - 1
             if (epoch + 1) % cfg.save_every_epochs == 0 or last:
                 ckpt.save_checkpoint(run_dir / "latest", model, spec, optim, state)
-            score = metrics.get("val_3d_mm", metrics.get("val_pix", metrics["train_loss"]))
+            score = checkpoint_score(metrics)
             if score < best:
                 best = score
                 ckpt.save_checkpoint(run_dir / "best", model, spec, optim, state)

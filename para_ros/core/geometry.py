@@ -175,6 +175,50 @@ def lift_point(uv, height: float, K: np.ndarray, T_world_cam: np.ndarray) -> np.
     return res.points[0]
 
 
+# -- camera orbits ------------------------------------------------------------------------
+
+
+def axis_plane_point(T_world_cam: np.ndarray, z: float) -> np.ndarray:
+    """(3,) where the optical axis meets the world plane z (metres): the orbit pivot."""
+    T = np.asarray(T_world_cam, dtype=np.float64)
+    d = T[:3, 2]  # optical axis (camera z) in the world
+    if abs(d[2]) < MIN_RAY_DZ:
+        raise RayPlaneError(f"the optical axis is parallel to the plane z={z} m")
+    return T[:3, 3] + (z - T[2, 3]) / d[2] * d
+
+
+def orbit_pose(T_world_cam: np.ndarray, pivot: np.ndarray, theta: float, phi: float) -> np.ndarray:
+    """(4, 4) camera pose orbited by `theta` (rad) about `pivot` (3,) world metres, the rotation
+    axis perpendicular to the view direction at azimuth `phi` (rad; 0 = about the camera's y
+    axis, a sideways swing). The camera keeps looking at the pivot. Used by the simulator's
+    viewpoint setting and by the orbit augmentation of training."""
+    x_axis, y_axis = T_world_cam[:3, 0], T_world_cam[:3, 1]
+    axis = np.cos(phi) * y_axis + np.sin(phi) * x_axis
+    R = Rotation.from_rotvec(axis / np.linalg.norm(axis) * theta).as_matrix()
+    out = np.eye(4)
+    out[:3, :3] = R @ T_world_cam[:3, :3]
+    out[:3, 3] = pivot + R @ (T_world_cam[:3, 3] - pivot)
+    return out
+
+
+def plane_homography(
+    K: np.ndarray, T_world_cam_a: np.ndarray, T_world_cam_b: np.ndarray, z: float
+) -> np.ndarray:
+    """(3, 3) H mapping pixels of camera a to pixels of camera b (same K) for world points on
+    the plane z (metres): exact for those points, a parallax error for points off the plane.
+
+    A plane point (x, y, z) projects as K [r1 r2 (z r3 + t)] (x, y, 1)^T, [r1 r2 r3 | t] the
+    world -> camera transform; H = P_b P_a^-1."""
+
+    def plane_projection(T_world_cam: np.ndarray) -> np.ndarray:
+        T_cw = invert_pose(np.asarray(T_world_cam, dtype=np.float64))
+        R, t = T_cw[:3, :3], T_cw[:3, 3]
+        return K @ np.column_stack([R[:, 0], R[:, 1], z * R[:, 2] + t])  # (3, 3)
+
+    H = plane_projection(T_world_cam_b) @ np.linalg.inv(plane_projection(T_world_cam_a))
+    return H / H[2, 2]
+
+
 # -- grid cells and height bins ----------------------------------------------------------
 
 

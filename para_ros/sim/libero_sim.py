@@ -75,18 +75,6 @@ class SimObs:
     step: int
 
 
-def orbit_pose(T_world_cam: np.ndarray, pivot: np.ndarray, theta: float, phi: float) -> np.ndarray:
-    """Camera pose orbited by `theta` (rad) about `pivot`, the rotation axis perpendicular to
-    the view direction at azimuth `phi` (rad; 0 = the camera's own x axis)."""
-    x_axis, y_axis = T_world_cam[:3, 0], T_world_cam[:3, 1]
-    axis = np.cos(phi) * y_axis + np.sin(phi) * x_axis  # phi=0: swing sideways
-    R = Rotation.from_rotvec(axis / np.linalg.norm(axis) * theta).as_matrix()
-    out = np.eye(4)
-    out[:3, :3] = R @ T_world_cam[:3, :3]
-    out[:3, 3] = pivot + R @ (T_world_cam[:3, 3] - pivot)
-    return out
-
-
 def official_count(suite: str, task_id: int) -> int:
     """Number of official init states of a task (reads LIBERO's file; no simulator)."""
     from libero.libero import benchmark
@@ -241,8 +229,9 @@ class LiberoSim:
         self.sim.forward()
         if cfg.camera_theta_deg:
             T0 = self.camera_pose()
-            pivot = self._look_at_point(T0)
-            T = orbit_pose(
+            # the optical axis meets the table top (z of the manipulated object)
+            pivot = geometry.axis_plane_point(T0, float(self._obs[f"{self.object_name}_pos"][2]))
+            T = geometry.orbit_pose(
                 T0, pivot, np.radians(cfg.camera_theta_deg), np.radians(cfg.camera_phi_deg)
             )
             R_mj = T[:3, :3] @ np.diag([1.0, -1.0, -1.0])  # back to MuJoCo camera axes
@@ -250,13 +239,6 @@ class LiberoSim:
             self.sim.model.cam_pos[self.cam_id] = T[:3, 3]  # camera body is the world
             self.sim.model.cam_quat[self.cam_id] = [q[3], q[0], q[1], q[2]]
             self.sim.forward()
-
-    def _look_at_point(self, T: np.ndarray) -> np.ndarray:
-        """Where the optical axis meets the table top (z of the manipulated object)."""
-        z = float(self._obs[f"{self.object_name}_pos"][2])
-        d = T[:3, 2]
-        s = (z - T[2, 3]) / d[2]
-        return T[:3, 3] + s * d
 
     def _shift_object(self, dx: float, dy: float) -> None:
         model, data = self.sim.model, self.sim.data
