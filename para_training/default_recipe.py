@@ -74,6 +74,9 @@ class RecipeConfig:
     ood_cells_grid: int = 4
     ood_episodes_per_cell: int = 6
     matrix_episodes: int = 0  # > 0: para-eval-matrix rows (official, viewpoint), starts per cell
+    # > 0: the in_distribution model through ROS 2 with the bridge's real-time executor (the
+    # arm keeps moving while the node computes), official init states 0..N-1
+    realtime_episodes: int = 20
     official_episodes: int = 50  # the matrix's official row: init states 0..N-1
     thetas: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0)
     # Chunk step executed per frame. 1 (4 recorded frames ahead) measured on the shipped
@@ -298,7 +301,40 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
             d / "merge.log",
         )
         record("eval", time.perf_counter() - t0)
-    return {"dir": d, "demos": demo_files, "run": run_dir, "onnx": onnx, "results": results}
+    realtime = None
+    if track.name == "in_distribution" and cfg.realtime_episodes > 0:
+        realtime = d / "realtime" / "results.json"
+        realtime.parent.mkdir(exist_ok=True)
+        stage(
+            "realtime",
+            realtime,
+            _tool(
+                "para_ros.deploy",
+                "--sim",
+                "--model",
+                str(onnx),
+                "--mode",
+                "realtime",
+                "--episodes",
+                str(cfg.realtime_episodes),
+                "--first-init",
+                "0",
+                "--max-steps",
+                str(cfg.max_steps),
+                "--results-path",
+                str(realtime),
+                "-b",
+                f"image_size:={cfg.image_size}",
+            ),
+        )
+    return {
+        "dir": d,
+        "demos": demo_files,
+        "run": run_dir,
+        "onnx": onnx,
+        "results": results,
+        "realtime": realtime,
+    }
 
 
 def run_matrix(cfg: RecipeConfig, main: dict, say=print) -> Path:
@@ -384,6 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--thetas", nargs="+", type=float, default=[5, 10, 15, 20, 25])
     ap.add_argument(
+        "--realtime-episodes",
+        type=int,
+        default=20,
+        help="the in_distribution model through ROS 2 (para-deploy --sim --mode realtime): "
+        "official init states 0..N-1; 0 = skip",
+    )
+    ap.add_argument(
         "--official-episodes", type=int, default=50, help="matrix: official init states 0..N-1"
     )
     ap.add_argument(
@@ -431,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         position_demos=args.position_demos,
         recovery=args.recovery,
         matrix_episodes=args.matrix_episodes,
+        realtime_episodes=args.realtime_episodes,
         official_episodes=args.official_episodes,
         thetas=tuple(args.thetas),
         epochs=args.epochs,

@@ -101,7 +101,16 @@ def _closed_loop_summary(results: Path) -> dict:
     r = json.loads(results.read_text())
     eps = [e for e in r["episodes"] if e.get("outcome") in ("PLACE", "GRASP", "MISS")]
     steps = [e["steps"] for e in eps if e["outcome"] == "PLACE"]
-    lat = [e["inference_ms_median"] for e in eps if e.get("inference_ms_median") is not None]
+    # in-process evaluation: inference_ms_median; the ROS bridge: inference_ms {median, ...}
+    lat = [
+        e.get("inference_ms_median") or (e.get("inference_ms") or {}).get("median") for e in eps
+    ]
+    lat = [x for x in lat if x is not None]
+    ticks = {
+        k: sum(e.get(k, 0) for e in eps)
+        for k in ("stale_steps", "held_steps")
+        if eps and k in eps[0]
+    }
     return {
         **r["summary"],
         "ci95": rate(r["summary"]["PLACE"], r["summary"]["n"])["ci95"],
@@ -109,6 +118,7 @@ def _closed_loop_summary(results: Path) -> dict:
         "max_steps": eps[0]["setting"]["max_steps"] if eps else None,
         "steps_to_place_median": float(np.median(steps)) if steps else None,
         "inference_ms_median": float(np.median(lat)) if lat else None,
+        **ticks,
     }
 
 
@@ -123,6 +133,11 @@ def card_data(cfg, outs: dict[str, dict], machine: str, matrix: Path | None = No
             "training": _training_summary(o["run"]),
             "onnx": _onnx_summary(o["onnx"], o["run"] / "best"),
             "closed_loop": _closed_loop_summary(o["results"]),
+            **(
+                {"realtime": _closed_loop_summary(o["realtime"])}
+                if o.get("realtime") and Path(o["realtime"]).exists()
+                else {}
+            ),
             "stage_seconds": json.loads(timing_file.read_text()) if timing_file.exists() else {},
         }
     return {
@@ -180,10 +195,19 @@ def render_markdown(c: dict) -> str:
         "| max steps |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for tk in t.values():
-        cl = tk["closed_loop"]
+    rows = [(tk["setting"], tk["closed_loop"]) for tk in t.values()]
+    if "realtime" in main:
+        rows.append(
+            (
+                "official init states 0..N-1, **real-time executor** through ROS 2 "
+                "(para-deploy --sim --mode realtime: a tick every model dt, the arm executes "
+                "the newest command while the node computes)",
+                main["realtime"],
+            )
+        )
+    for setting, cl in rows:
         lines.append(
-            f"| {tk['setting']} | {cl['n']} | {cl['PLACE']} | {cl['GRASP']} | {cl['MISS']} | "
+            f"| {setting} | {cl['n']} | {cl['PLACE']} | {cl['GRASP']} | {cl['MISS']} | "
             f"{format_rate(cl['PLACE'], cl['n'])} | {cl['steps_to_place_median']} | "
             f"{cl['max_steps']} |"
         )
@@ -324,6 +348,8 @@ def install(cfg, outs: dict[str, dict], dest: Path, matrix: Path | None = None) 
     shutil.copy2(cfg.out / "card.json", dest / "card.json")
     for name, o in outs.items():
         _strip_targets(o["results"], dest / f"eval_{name}.json")
+        if o.get("realtime") and Path(o["realtime"]).exists():
+            _strip_targets(o["realtime"], dest / f"eval_{name}_realtime.json")
     if matrix is not None:
         rows = json.loads(matrix.read_text())["rows"]
         for r in rows:  # per-cell results, for the tests that re-run a recorded episode

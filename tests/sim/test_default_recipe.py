@@ -12,7 +12,11 @@ from para_training.default_recipe import main as recipe_main
 pytestmark = pytest.mark.slow
 
 
-def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
+def test_recipe_runs_every_stage_and_writes_a_consistent_card(
+    tmp_path, capsys, ros_env, monkeypatch
+):
+    for k, v in ros_env.items():  # the real-time stage runs ROS 2 nodes: loopback, own domain
+        monkeypatch.setenv(k, v)
     work, dest = tmp_path / "work", tmp_path / "model"
     args = [
         "-o",
@@ -31,6 +35,8 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
         "2",
         "--max-steps",
         "3",
+        "--realtime-episodes",
+        "1",
         "--tracks",
         "in_distribution",
         "--jobs",
@@ -53,10 +59,23 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
     parts = track["demos"]["parts"]
     assert [p["layouts"] for p in parts] == ["fresh"] and parts[0]["layout_seeds"] == [0, 2]
     assert track["closed_loop"]["n"] == 2 and track["closed_loop"]["max_steps"] == 3
-    assert set(track["stage_seconds"]) == {"demos_fresh", "basis", "train", "export", "eval"}
+    stages = {"demos_fresh", "basis", "train", "export", "eval", "realtime"}
+    assert set(track["stage_seconds"]) == stages
+    # the real-time executor row: one official init state through ROS 2, 3 ticks
+    rt = json.loads((d / "realtime" / "results.json").read_text())
+    assert rt["summary"]["n"] == 1 and rt["episodes"][0]["init_state"] == 0
+    assert rt["episodes"][0]["steps"] == 3 and rt["episodes"][0]["tick_s"] > 0
+    assert track["realtime"]["n"] == 1 and track["realtime"]["max_steps"] == 3
+    assert "stale_steps" in track["realtime"] and "held_steps" in track["realtime"]
     md = (work / "MODEL_CARD.md").read_text()
-    assert "| 2 |" in md and "64x64" in md
-    for f in ("model.onnx", "MODEL_CARD.md", "card.json", "eval_in_distribution.json"):
+    assert "| 2 |" in md and "64x64" in md and "**real-time executor**" in md
+    for f in (
+        "model.onnx",
+        "MODEL_CARD.md",
+        "card.json",
+        "eval_in_distribution.json",
+        "eval_in_distribution_realtime.json",
+    ):
         assert (dest / f).is_file(), f
     from para_ros.core.onnx_metadata import read_spec
 
@@ -70,7 +89,7 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(tmp_path, capsys):
     capsys.readouterr()
     assert recipe_main(args) == 0
     out = capsys.readouterr().out
-    assert out.count("exists, skipped") == 5
+    assert out.count("exists, skipped") == 6
 
 
 def test_recipe_refuses_an_unknown_preset(tmp_path, capsys):
