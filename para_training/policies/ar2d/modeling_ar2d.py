@@ -236,7 +236,8 @@ class Ar2d(PolicyModel):
         # cell features F
         pmap = patches.transpose(1, 2).reshape(B, -1, Hp, Wp)  # (B, C, Hp, Wp)
         feat = self.feat_proj(pmap)  # (B, Df, Hp, Wp)
-        feat = F.interpolate(feat, size=(Hg, Wg), mode="bilinear", align_corners=False)
+        up = dict(size=(Hg, Wg), mode="bilinear", align_corners=False)
+        feat = F.interpolate(feat, **up)  # (B, Df, Hg, Wg)
         feat = feat + self.refine(feat)  # (B, Df, Hg, Wg)
         feat = feat + self.cell_y_emb + self.cell_x_emb  # (B, Df, Hg, Wg)
 

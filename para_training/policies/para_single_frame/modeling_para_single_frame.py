@@ -127,7 +127,8 @@ class ParaSingleFrame(PolicyModel):
 
         pmap = patches.transpose(1, 2).reshape(B, -1, Hp, Wp)  # (B, C, Hp, Wp)
         feat = self.feat_proj(pmap)  # (B, Df, Hp, Wp)
-        feat = F.interpolate(feat, size=(Hg, Wg), mode="bilinear", align_corners=False)
+        up = dict(size=(Hg, Wg), mode="bilinear", align_corners=False)
+        feat = F.interpolate(feat, **up)  # (B, Df, Hg, Wg)
         feat = feat + self.cell_y_emb + self.cell_x_emb  # (B, Df, Hg, Wg)
         ci, cj = start_cell(start, (cfg.image_height, cfg.image_width), (Hg, Wg))  # (B,), (B,)
         rows = torch.arange(Hg, device=image.device, dtype=ci.dtype)  # (Hg,)
