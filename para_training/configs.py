@@ -308,6 +308,33 @@ PRESET_TABLE: dict[str, dict] = {
         "model": dict(vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_model=64),
         "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
     },
+    # The single-frame PARA baseline on the tiny data: the same ViT and cell width as `tiny`.
+    "tiny_single_frame": {
+        "architecture": "para_single_frame",
+        "data": TINY_DATA,
+        "model": dict(
+            vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_feat=32, refine_convs=1
+        ),
+        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+    },
+    # The seed's 2D AR policy on the tiny data: the same ViT as `tiny`, a 2-layer AR head.
+    # Its lookahead K is the data's stride (3 recorded frames between AR steps).
+    "tiny_ar2d": {
+        "architecture": "ar2d",
+        "data": TINY_DATA,
+        "model": dict(
+            vit_embed_dim=96,
+            vit_depth=2,
+            vit_heads=3,
+            vit_patch_size=8,
+            d_feat=32,
+            d_model=64,
+            n_heads=4,
+            ar_layers=2,
+            refine_convs=1,
+        ),
+        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+    },
 }
 
 

@@ -7,7 +7,7 @@ architecture's config fields (`para-train --architecture NAME -h`). The model ow
 as deployment decodes them).
 
 Every epoch: validation metrics (para_training.metrics), TensorBoard scalars, metrics.jsonl,
-a PNG visualisation (models with a volume output), and checkpoints `latest/` and `best/`
+a PNG visualisation (models with a `heatmap` output), and checkpoints `latest/` and `best/`
 (lowest val_3d_mm, else val_pix).
 Under DDP rank 0 alone validates and writes; the others wait at a barrier.
 """
@@ -133,7 +133,7 @@ def validate(model, loader, spec: PolicySpec, cfg: TrainConfig, device, vis_path
         losses.append(float(model.compute_loss(out, gb, spec, cfg)["loss"]))
         pred = model.predict(out, spec)  # the graph's outputs, decoded by the head family
         acc.add(pred, batch)
-        if vis_path is not None and k == 0 and "volume_logits" in out:
+        if vis_path is not None and k == 0 and "heatmap" in pred:
             save_sample_figure(vis_path, spec, out, pred, batch)
     model.train()
     return {**acc.summary(), "val_loss": float(np.mean(losses)) if losses else float("nan")}

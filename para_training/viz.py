@@ -1,8 +1,9 @@
 """Training visualisations as PNG (matplotlib, Agg backend; no display needed).
 
-One figure per sample: a row of heatmap overlays (one panel per t: max over z of the voxel
-probability, GT cell as a circle, argmax as a cross), a row of gripper distributions and a row
-of rotation distributions (one panel per t, GT bin marked).
+One figure per sample: a row of heatmap overlays (one panel per t: the graph's `heatmap`
+output, the step's cell probability, max over z for a voxel volume; GT cell as a circle,
+argmax as a cross), a row of gripper distributions and a row of rotation distributions (one
+panel per t, GT bin marked). Models without a `heatmap` output get no figure.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ def save_sample_figure(
     H, W = spec.image.height, spec.image.width
     Hg, Wg = spec.grid.height, spec.grid.width
     image = batch["image"][b].numpy()
-    vol = torch.softmax(out["volume_logits"][b].reshape(T, -1).float(), -1)  # (T, Z*Hg*Wg)
-    heat = vol.reshape(T, -1, Hg, Wg).amax(1).detach().cpu().numpy()  # (T, Hg, Wg)
-    grip = torch.softmax(out["gripper_logits"][b].float(), -1).detach().cpu().numpy()
-    rot = out["rotation_logits"][b].float()
+    heat = pred["heatmap"][b].float().detach().cpu().numpy()  # (T, Hg, Wg)
+    grip = torch.softmax(pred["gripper_logits"][b].float(), -1).detach().cpu().numpy()
+    rot = pred["rotation_logits"][b].float()
     if spec.rotation.mode == "euler":
         rot = rot.view(T, 3, -1)[:, 2]  # yaw axis only, for the strip
     rot = torch.softmax(rot, -1).detach().cpu().numpy()

@@ -1,3 +1,8 @@
 """Registered policies: importing this package registers every one (policies.registry)."""
 
-from para_training.policies import coord_regression, para_dino_kv  # noqa: F401
+from para_training.policies import (  # noqa: F401
+    ar2d,
+    coord_regression,
+    para_dino_kv,
+    para_single_frame,
+)

@@ -8,15 +8,29 @@ registers itself with `@register("<name>", head=...)` (policies.registry).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 
 from para_ros.core.contract import GraphInputSpec, PolicySpec, TensorSpec
 from para_training.configs import ConfigKeyError, check_keys
 
-__all__ = ["ConfigKeyError", "ExportIO", "PolicyConfig", "PolicyModel", "check_keys"]
+__all__ = [
+    "IGNORE_INDEX",
+    "ConfigKeyError",
+    "ExportIO",
+    "PolicyConfig",
+    "PolicyModel",
+    "check_keys",
+    "class_losses",
+    "class_predictions",
+    "fourier_features",
+    "sincos_table",
+    "start_example",
+]
 
 
 class PolicyConfig:
@@ -159,3 +173,170 @@ def class_predictions(out: dict, spec: PolicySpec) -> dict:
         "gripper_logits": grip,
         "rotation_logits": rot,
     }
+
+
+# -- building blocks shared by the policies ------------------------------------------------
+IGNORE_INDEX = -100  # voxel targets outside the image (para_training.data.dataset)
+
+
+def sincos_table(n: int, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """(n, dim) fixed sinusoidal encodings of positions 0..n-1 (Vaswani et al. 2017)."""
+    pos = torch.arange(n, dtype=torch.float32)[:, None]  # (n, 1)
+    freq = torch.exp(-math.log(max_period) * torch.arange(0, dim, 2) / dim)  # (dim/2,)
+    table = torch.zeros(n, dim)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return table
+
+
+def fourier_features(x: torch.Tensor, n_freq: int) -> torch.Tensor:
+    """(B, k) values in ~[0, 1] -> (B, k * 2 * n_freq) sin/cos features."""
+    freqs = (2.0 ** torch.arange(n_freq, device=x.device, dtype=x.dtype)) * math.pi  # (n_freq,)
+    ang = x[..., None] * freqs  # (B, k, n_freq)
+    return torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(1)  # (B, k * 2 n_freq)
+
+
+def class_losses(out: dict, batch: dict, spec: PolicySpec) -> tuple:
+    """Gripper CE and rotation CE (euler: one CE per axis) of action-token logits."""
+    loss_g = F.cross_entropy(out["gripper_logits"].flatten(0, 1), batch["gripper_bin"].flatten())
+    rot = out["rotation_logits"]  # (B, T, R)
+    if spec.rotation.mode == "euler":
+        rot = rot.reshape(*rot.shape[:2], 3, -1)  # (B, T, 3, n)
+        loss_r = F.cross_entropy(rot.flatten(0, 2), batch["rotation_bin"].flatten())
+    else:
+        loss_r = F.cross_entropy(rot.flatten(0, 1), batch["rotation_bin"].flatten())
+    return loss_g, loss_r
+
+
+def start_example(spec: PolicySpec, batch: int, g: torch.Generator) -> torch.Tensor:
+    """(batch, 3 | 4) random start keypoints inside the image and the height range."""
+    H, W = spec.image.height, spec.image.width
+    u = torch.rand(batch, generator=g) * W  # (batch,)
+    v = torch.rand(batch, generator=g) * H  # (batch,)
+    h = spec.height.min + torch.rand(batch, generator=g) * (spec.height.max - spec.height.min)
+    parts = [u, v, h]
+    if spec.uses_gripper_state:
+        span = spec.gripper.max - spec.gripper.min
+        parts.append(spec.gripper.min + torch.rand(batch, generator=g) * span)
+    return torch.stack(parts, dim=1).float()  # (batch, 3 | 4)
+
+
+def start_cell(start: torch.Tensor, image_hw: tuple, grid_hw: tuple) -> tuple:
+    """(B, 3 | 4) start keypoints -> ((B,) row i, (B,) col j) of the EEF's grid cell, as float
+    tensors: i = floor(v Hg / H), j = floor(u Wg / W), clipped inside (geometry.pixel_to_cell)."""
+    (H, W), (Hg, Wg) = image_hw, grid_hw
+    ci = torch.clamp(torch.floor(start[:, 1] * Hg / H), 0, Hg - 1)  # (B,)
+    cj = torch.clamp(torch.floor(start[:, 0] * Wg / W), 0, Wg - 1)  # (B,)
+    return ci, cj
+
+
+def normalised_start(start: torch.Tensor, cfg, height_range, gripper_range) -> torch.Tensor:
+    """(B, 3 | 4) start keypoint (u px, v px, h m[, gripper]) -> (B, 3 | 4) values in ~[0, 1]:
+    u / W, v / H, h over the height range [, the gripper command over the gripper range]."""
+    hmin, hmax = height_range[0], height_range[1]
+    parts = [
+        start[:, 0] / cfg.image_width,
+        start[:, 1] / cfg.image_height,
+        (start[:, 2] - hmin) / (hmax - hmin),
+    ]
+    if cfg.gripper_input:
+        gmin, gmax = gripper_range[0], gripper_range[1]
+        parts.append((start[:, 3] - gmin) / (gmax - gmin))
+    return torch.stack(parts, dim=1)  # (B, 3 | 4)
+
+
+def gather_cells(maps: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    """Read per-cell values at one cell per (batch, step): maps (B, T, K, Hg, Wg), cell (B, T)
+    flat y * Wg + x -> (B, T, K)."""
+    B, T, K = maps.shape[:3]
+    flat = maps.reshape(B, T, K, -1)  # (B, T, K, Hg*Wg)
+    idx = cell[:, :, None, None].expand(B, T, K, 1)  # (B, T, K, 1)
+    return flat.gather(-1, idx).squeeze(-1)  # (B, T, K)
+
+
+def voxel_volume_io(spec: PolicySpec, gripper_bins: int, rotation_classes: int) -> ExportIO:
+    """The graph I/O of the voxel_volume head family (para_ros.core.heads): image and start
+    keypoint in; argmax voxel (z, y, x), its probability, bins, logits and heatmap out."""
+    H, W, T = spec.image.height, spec.image.width, spec.window.steps
+    Hg, Wg = spec.grid.height, spec.grid.width
+    rot_shape = ("batch", T, 3) if spec.rotation.mode == "euler" else ("batch", T)
+    start_width = 4 if spec.uses_gripper_state else 3
+    return ExportIO(
+        inputs=(
+            TensorSpec("image", "uint8", ("batch", H, W, 3)),
+            TensorSpec("start_keypoint", "float32", ("batch", start_width)),
+        ),
+        outputs=(
+            TensorSpec("voxel", "int64", ("batch", T, 3)),
+            TensorSpec("voxel_prob", "float32", ("batch", T)),
+            TensorSpec("gripper_bin", "int64", ("batch", T)),
+            TensorSpec("rotation_bin", "int64", rot_shape),
+            TensorSpec("gripper_logits", "float32", ("batch", T, gripper_bins)),
+            TensorSpec("rotation_logits", "float32", ("batch", T, rotation_classes)),
+            TensorSpec("heatmap", "float32", ("batch", T, Hg, Wg)),
+        ),
+    )
+
+
+def voxel_example_inputs(spec: PolicySpec, batch: int, seed: int = 0) -> dict:
+    """Random voxel_volume-family inputs: a uint8 image and a start keypoint in range."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = spec.image.height, spec.image.width
+    image = torch.randint(0, 256, (batch, H, W, 3), dtype=torch.uint8, generator=g)
+    return {"image": image, "start_keypoint": start_example(spec, batch, g)}
+
+
+# The data-derived sizes of a voxel_volume policy (set by `from_spec`, never by flags).
+VOXEL_SIZE_FIELDS = frozenset(
+    {
+        "image_height",
+        "image_width",
+        "grid_height",
+        "grid_width",
+        "steps",
+        "height_bins",
+        "gripper_bins",
+        "rotation_classes",
+        "rotation_mode",
+        "height_min",
+        "height_max",
+        "gripper_min",
+        "gripper_max",
+    }
+)
+
+
+def voxel_sizes_from_spec(spec: PolicySpec) -> dict:
+    """VOXEL_SIZE_FIELDS from a PolicySpec."""
+    return dict(
+        image_height=spec.image.height,
+        image_width=spec.image.width,
+        grid_height=spec.grid.height,
+        grid_width=spec.grid.width,
+        steps=spec.window.steps,
+        height_bins=spec.height.n_bins,
+        gripper_bins=spec.gripper.n_bins,
+        rotation_classes=spec.rotation.n_classes,
+        rotation_mode=spec.rotation.mode,
+        height_min=spec.height.min,
+        height_max=spec.height.max,
+        gripper_min=spec.gripper.min,
+        gripper_max=spec.gripper.max,
+    )
+
+
+def check_voxel_sizes(cfg) -> None:
+    """ValueError naming the field when a voxel_volume config's sizes are inconsistent."""
+    name = type(cfg).__name__
+    for f in ("image_height", "image_width", "grid_height", "grid_width", "steps"):
+        if getattr(cfg, f) <= 0:
+            raise ValueError(f"{name}.{f} must be > 0, got {getattr(cfg, f)}")
+    for f in ("height_bins", "gripper_bins", "rotation_classes"):
+        if getattr(cfg, f) <= 0:
+            raise ValueError(f"{name}.{f} must be > 0, got {getattr(cfg, f)}")
+    if cfg.rotation_mode == "euler" and cfg.rotation_classes % 3:
+        raise ValueError(f"{name}: euler rotation_classes must be 3 x n_bins")
+    if not cfg.height_max > cfg.height_min:
+        raise ValueError(f"{name}: needs height_min < height_max")
+    if not cfg.gripper_max > cfg.gripper_min:
+        raise ValueError(f"{name}: needs gripper_min < gripper_max")

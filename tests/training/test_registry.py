@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_registry_entries_carry_config_model_loss_predict_io_and_head():
-    assert {"para_dino_kv", "coord_regression"} <= set(names())
+    assert {"para_dino_kv", "coord_regression", "para_single_frame", "ar2d"} <= set(names())
     for name in names():
         e = lookup(name)
         assert e.name == name and e.head in HEAD_FAMILIES
@@ -30,6 +30,9 @@ def test_registry_entries_carry_config_model_loss_predict_io_and_head():
         assert e.size_fields and e.model_cls.architecture == name
     assert lookup("para_dino_kv").head == "voxel_volume"
     assert lookup("coord_regression").head == "world_regression"
+    # the seed's variants decode like PARA: the node runs them unchanged
+    assert lookup("para_single_frame").head == "voxel_volume"
+    assert lookup("ar2d").head == "voxel_volume"
     assert ModelSpec().architecture == DEFAULT_ARCHITECTURE
 
 
@@ -59,6 +62,8 @@ def test_architecture_flag_exposes_that_models_flags(capsys):
 
 def test_the_preset_picks_the_architecture_and_a_mismatch_is_refused():
     assert resolve_architecture(None, "tiny_coord") == "coord_regression"
+    assert resolve_architecture(None, "tiny_single_frame") == "para_single_frame"
+    assert resolve_architecture(None, "tiny_ar2d") == "ar2d"
     assert resolve_architecture(None, "tiny") == DEFAULT_ARCHITECTURE
     assert resolve_architecture(None, "") == DEFAULT_ARCHITECTURE
     with pytest.raises(ValueError, match=r"preset 'tiny' is for.*\['tiny_coord'\]"):
@@ -131,7 +136,10 @@ def test_no_architecture_is_named_outside_the_registry_and_its_folders():
         REPO / "para_training" / "configs.py",  # presets name their architecture (data)
         REPO / "para_ros" / "core" / "contract.py",  # ModelSpec's default (older files)
     }
-    pattern = re.compile(r"para_dino_kv|ParaDinoKV|coord_regression|CoordRegression")
+    pattern = re.compile(
+        r"para_dino_kv|ParaDinoKV|coord_regression|CoordRegression|para_single_frame"
+        r"|ParaSingleFrame|\bar2d\b|Ar2d"
+    )
     offenders = []
     for root in ("para_training", "para_ros"):
         for f in (REPO / root).rglob("*.py"):

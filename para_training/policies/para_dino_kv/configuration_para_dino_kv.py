@@ -10,26 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from para_ros.core.contract import PolicySpec
-from para_training.policies.common import BackboneConfig
+from para_training.policies.common import (
+    VOXEL_SIZE_FIELDS,
+    BackboneConfig,
+    voxel_sizes_from_spec,
+)
 
 # Fields that come from the data (the PolicySpec), not from the user: `from_spec` sets them.
-SIZE_FIELDS = frozenset(
-    {
-        "image_height",
-        "image_width",
-        "grid_height",
-        "grid_width",
-        "steps",
-        "height_bins",
-        "gripper_bins",
-        "rotation_classes",
-        "rotation_mode",
-        "height_min",
-        "height_max",
-        "gripper_min",
-        "gripper_max",
-    }
-)
+SIZE_FIELDS = VOXEL_SIZE_FIELDS
 
 
 @dataclass
@@ -97,18 +85,4 @@ class ParaDinoKVConfig(BackboneConfig):
 
     @classmethod
     def sizes_from_spec(cls, spec: PolicySpec, stats=None) -> dict:
-        return dict(
-            image_height=spec.image.height,
-            image_width=spec.image.width,
-            grid_height=spec.grid.height,
-            grid_width=spec.grid.width,
-            steps=spec.window.steps,
-            height_bins=spec.height.n_bins,
-            gripper_bins=spec.gripper.n_bins,
-            rotation_classes=spec.rotation.n_classes,
-            rotation_mode=spec.rotation.mode,
-            height_min=spec.height.min,
-            height_max=spec.height.max,
-            gripper_min=spec.gripper.min,
-            gripper_max=spec.gripper.max,
-        )
+        return voxel_sizes_from_spec(spec)

@@ -29,55 +29,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from para_ros.core.contract import PolicySpec, TensorSpec
+from para_ros.core.contract import PolicySpec
 from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
-from para_training.policies.common import ExportIO, PolicyModel, class_predictions
+from para_training.policies.common import (
+    IGNORE_INDEX,
+    ExportIO,
+    PolicyModel,
+    class_losses,
+    class_predictions,
+    fourier_features,
+    sincos_table,
+    voxel_example_inputs,
+    voxel_volume_io,
+)
 from para_training.policies.para_dino_kv.configuration_para_dino_kv import ParaDinoKVConfig
 from para_training.policies.registry import register
-
-IGNORE_INDEX = -100  # voxel targets outside the image (para_training.data.dataset)
-
-
-def sincos_table(n: int, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """(n, dim) fixed sinusoidal encodings of positions 0..n-1 (Vaswani et al. 2017)."""
-    pos = torch.arange(n, dtype=torch.float32)[:, None]  # (n, 1)
-    freq = torch.exp(-math.log(max_period) * torch.arange(0, dim, 2) / dim)  # (dim/2,)
-    table = torch.zeros(n, dim)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
-    return table
-
-
-def fourier_features(x: torch.Tensor, n_freq: int) -> torch.Tensor:
-    """(B, k) values in ~[0, 1] -> (B, k * 2 * n_freq) sin/cos features."""
-    freqs = (2.0 ** torch.arange(n_freq, device=x.device, dtype=x.dtype)) * math.pi  # (n_freq,)
-    ang = x[..., None] * freqs  # (B, k, n_freq)
-    return torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(1)  # (B, k * 2 n_freq)
-
-
-def class_losses(out: dict, batch: dict, spec: PolicySpec) -> tuple:
-    """Gripper CE and rotation CE (euler: one CE per axis) of action-token logits."""
-    loss_g = F.cross_entropy(out["gripper_logits"].flatten(0, 1), batch["gripper_bin"].flatten())
-    rot = out["rotation_logits"]  # (B, T, R)
-    if spec.rotation.mode == "euler":
-        rot = rot.reshape(*rot.shape[:2], 3, -1)  # (B, T, 3, n)
-        loss_r = F.cross_entropy(rot.flatten(0, 2), batch["rotation_bin"].flatten())
-    else:
-        loss_r = F.cross_entropy(rot.flatten(0, 1), batch["rotation_bin"].flatten())
-    return loss_g, loss_r
-
-
-def start_example(spec: PolicySpec, batch: int, g: torch.Generator) -> torch.Tensor:
-    """(batch, 3 | 4) random start keypoints inside the image and the height range."""
-    H, W = spec.image.height, spec.image.width
-    u = torch.rand(batch, generator=g) * W  # (batch,)
-    v = torch.rand(batch, generator=g) * H  # (batch,)
-    h = spec.height.min + torch.rand(batch, generator=g) * (spec.height.max - spec.height.min)
-    parts = [u, v, h]
-    if spec.uses_gripper_state:
-        span = spec.gripper.max - spec.gripper.min
-        parts.append(spec.gripper.min + torch.rand(batch, generator=g) * span)
-    return torch.stack(parts, dim=1).float()  # (batch, 3 | 4)
 
 
 @register("para_dino_kv", config=ParaDinoKVConfig, head="voxel_volume")
@@ -255,30 +221,8 @@ class ParaDinoKV(PolicyModel):
         }
 
     def export_io(self, spec: PolicySpec) -> ExportIO:
-        H, W, T = spec.image.height, spec.image.width, spec.window.steps
-        Hg, Wg = spec.grid.height, spec.grid.width
-        rot_shape = ("batch", T, 3) if spec.rotation.mode == "euler" else ("batch", T)
-        return ExportIO(
-            inputs=(
-                TensorSpec("image", "uint8", ("batch", H, W, 3)),
-                TensorSpec(
-                    "start_keypoint", "float32", ("batch", 4 if spec.uses_gripper_state else 3)
-                ),
-            ),
-            outputs=(
-                TensorSpec("voxel", "int64", ("batch", T, 3)),
-                TensorSpec("voxel_prob", "float32", ("batch", T)),
-                TensorSpec("gripper_bin", "int64", ("batch", T)),
-                TensorSpec("rotation_bin", "int64", rot_shape),
-                TensorSpec("gripper_logits", "float32", ("batch", T, self.cfg.gripper_bins)),
-                TensorSpec("rotation_logits", "float32", ("batch", T, self.cfg.rotation_classes)),
-                TensorSpec("heatmap", "float32", ("batch", T, Hg, Wg)),
-            ),
-        )
+        return voxel_volume_io(spec, self.cfg.gripper_bins, self.cfg.rotation_classes)
 
     @staticmethod
     def example_inputs(spec: PolicySpec, batch: int, seed: int = 0) -> dict:
-        g = torch.Generator().manual_seed(seed)
-        H, W = spec.image.height, spec.image.width
-        image = torch.randint(0, 256, (batch, H, W, 3), dtype=torch.uint8, generator=g)
-        return {"image": image, "start_keypoint": start_example(spec, batch, g)}
+        return voxel_example_inputs(spec, batch, seed)
