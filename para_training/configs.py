@@ -228,6 +228,20 @@ TINY_DATA = dict(
     rotation_bins=12,
 )
 
+TINY_VOXEL_TOKEN = dict(
+    vit_embed_dim=96,
+    vit_depth=2,
+    vit_heads=3,
+    vit_patch_size=8,
+    d_feat=32,
+    d_model=64,
+    n_heads=4,
+    tf_layers=2,
+    refine_convs=1,
+    xyz_freqs=4,
+    d_pos=32,
+)
+
 # name -> overrides of (data, model, train). The model's sizes come from the data config.
 PRESET_TABLE: dict[str, dict] = {
     # CPU tests: 64 px, ViT 96 wide x 2 layers, T=4, Z=8 (RECIPES: learns in ~15 s).
@@ -333,6 +347,20 @@ PRESET_TABLE: dict[str, dict] = {
             ar_layers=2,
             refine_convs=1,
         ),
+        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+    },
+    # The seed's voxel-token policies on the tiny data: the same ViT and cell width as `tiny`,
+    # a 2-layer step decoder; (B) absolute world xyz encoding, (C) EEF-relative.
+    "tiny_voxel_abs": {
+        "architecture": "voxel_abs",
+        "data": TINY_DATA,
+        "model": TINY_VOXEL_TOKEN,
+        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+    },
+    "tiny_voxel_rel": {
+        "architecture": "voxel_rel",
+        "data": TINY_DATA,
+        "model": TINY_VOXEL_TOKEN,
         "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
     },
 }

@@ -42,6 +42,10 @@ class DatasetStats:
     # normalisation of models that regress positions)
     position_mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     position_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # per-axis range of every frame's EEF position, world metres: the box the EEF visited (the
+    # workspace that models encoding world positions normalise by)
+    position_min: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    position_max: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 def compute_stats(episodes: list[Episode]) -> DatasetStats:
@@ -59,6 +63,8 @@ def compute_stats(episodes: list[Episode]) -> DatasetStats:
         gripper_max=float(g.max()),
         position_mean=tuple(float(v) for v in pos.mean(0)),
         position_std=tuple(float(max(v, 1e-3)) for v in pos.std(0)),
+        position_min=tuple(float(v) for v in pos.min(0)),
+        position_max=tuple(float(v) for v in pos.max(0)),
     )
 
 

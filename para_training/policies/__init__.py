@@ -5,4 +5,5 @@ from para_training.policies import (  # noqa: F401
     coord_regression,
     para_dino_kv,
     para_single_frame,
+    voxel_token,
 )

@@ -340,3 +340,37 @@ def check_voxel_sizes(cfg) -> None:
         raise ValueError(f"{name}: needs height_min < height_max")
     if not cfg.gripper_max > cfg.gripper_min:
         raise ValueError(f"{name}: needs gripper_min < gripper_max")
+
+
+def volume_loss(volume: torch.Tensor, voxel_index: torch.Tensor) -> torch.Tensor:
+    """CE per timestep over the flattened voxels: volume (B, T, Z, Hg, Wg) logits, voxel_index
+    (B, T) flat z * Hg * Wg + y * Wg + x targets, IGNORE_INDEX where the target left the image
+    (a zero that keeps the graph when every target did)."""
+    vol = volume.flatten(2)  # (B, T, Z*Hg*Wg)
+    if not (voxel_index != IGNORE_INDEX).any():
+        return vol.sum() * 0.0
+    return F.cross_entropy(vol.flatten(0, 1), voxel_index.flatten(), ignore_index=IGNORE_INDEX)
+
+
+def volume_outputs(out: dict, spec: PolicySpec) -> dict:
+    """The voxel_volume graph outputs of a model with full volume logits (B, T, Z, Hg, Wg)
+    (`out["volume_logits"]`) and action-token gripper / rotation logits: the argmax voxel
+    (z, y, x), its probability, the bins, the logits and the heatmap p(y, x), the voxel
+    probabilities summed over z (a distribution over the cells, as the per-cell variants')."""
+    vol = out["volume_logits"]  # (B, T, Z, Hg, Wg)
+    B, T = vol.shape[0], vol.shape[1]
+    Hg, Wg = spec.grid.height, spec.grid.width
+    prob = torch.softmax(vol.reshape(B, T, -1), dim=-1)  # (B, T, Z*Hg*Wg)
+    conf, idx = prob.max(dim=-1)  # (B, T), (B, T)
+    voxel = torch.stack([idx // (Hg * Wg), (idx // Wg) % Hg, idx % Wg], dim=-1)  # (B, T, 3)
+    heat = prob.reshape(B, T, -1, Hg, Wg).sum(dim=2)  # (B, T, Hg, Wg)
+    cls = class_predictions(out, spec)
+    return {
+        "voxel": voxel,
+        "voxel_prob": conf,
+        "gripper_bin": cls["gripper_bin"],
+        "rotation_bin": cls["rotation_bin"],
+        "gripper_logits": cls["gripper_logits"],
+        "rotation_logits": cls["rotation_logits"],
+        "heatmap": heat,
+    }

@@ -21,7 +21,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_registry_entries_carry_config_model_loss_predict_io_and_head():
-    assert {"para_dino_kv", "coord_regression", "para_single_frame", "ar2d"} <= set(names())
+    assert {
+        "para_dino_kv",
+        "coord_regression",
+        "para_single_frame",
+        "ar2d",
+        "voxel_abs",
+        "voxel_rel",
+    } <= set(names())
     for name in names():
         e = lookup(name)
         assert e.name == name and e.head in HEAD_FAMILIES
@@ -33,6 +40,7 @@ def test_registry_entries_carry_config_model_loss_predict_io_and_head():
     # the seed's variants decode like PARA: the node runs them unchanged
     assert lookup("para_single_frame").head == "voxel_volume"
     assert lookup("ar2d").head == "voxel_volume"
+    assert lookup("voxel_abs").head == lookup("voxel_rel").head == "voxel_volume"
     assert ModelSpec().architecture == DEFAULT_ARCHITECTURE
 
 
@@ -64,6 +72,8 @@ def test_the_preset_picks_the_architecture_and_a_mismatch_is_refused():
     assert resolve_architecture(None, "tiny_coord") == "coord_regression"
     assert resolve_architecture(None, "tiny_single_frame") == "para_single_frame"
     assert resolve_architecture(None, "tiny_ar2d") == "ar2d"
+    assert resolve_architecture(None, "tiny_voxel_abs") == "voxel_abs"
+    assert resolve_architecture(None, "tiny_voxel_rel") == "voxel_rel"
     assert resolve_architecture(None, "tiny") == DEFAULT_ARCHITECTURE
     assert resolve_architecture(None, "") == DEFAULT_ARCHITECTURE
     with pytest.raises(ValueError, match=r"preset 'tiny' is for.*\['tiny_coord'\]"):
@@ -138,7 +148,8 @@ def test_no_architecture_is_named_outside_the_registry_and_its_folders():
     }
     pattern = re.compile(
         r"para_dino_kv|ParaDinoKV|coord_regression|CoordRegression|para_single_frame"
-        r"|ParaSingleFrame|\bar2d\b|Ar2d"
+        r"|ParaSingleFrame|\bar2d\b|Ar2d|voxel_abs|voxel_rel|VoxelAbs|VoxelRel|voxel_token"
+        r"|VoxelToken"
     )
     offenders = []
     for root in ("para_training", "para_ros"):

@@ -1,6 +1,8 @@
 """End-to-end checks shared by the tests of the voxel_volume model variants registered besides
-para_dino_kv (test_para_single_frame, test_ar2d): each is built from its name through the
-registry, trains with the same pipeline, exports with parity and runs in OnnxPolicy."""
+para_dino_kv (test_para_single_frame, test_ar2d, test_voxel_token): each is built from its name
+through the registry, trains with the same pipeline, exports with parity and runs in OnnxPolicy.
+`extras`: the runtime inputs (contract `model.extra_inputs`) a variant takes after image and
+start_keypoint."""
 
 from __future__ import annotations
 
@@ -47,7 +49,10 @@ def built(preset: str, episodes, **data_overrides):
     return spec, cfg, entry.build(cfg).eval()
 
 
-def check_builds_from_its_name(preset: str, episodes) -> None:
+VOXEL_INPUTS = ("image", "start_keypoint")
+
+
+def check_builds_from_its_name(preset: str, episodes, extras: tuple[str, ...] = ()) -> None:
     arch = get_preset(preset).architecture
     entry = lookup(arch)
     assert entry.head == "voxel_volume" and entry.model_cls.architecture == arch
@@ -57,7 +62,8 @@ def check_builds_from_its_name(preset: str, episodes) -> None:
     # its config round-trips through the contract's hyper-parameters
     assert entry.config_from_dict(spec.model.hyperparameters) == cfg
     io = model.export_io(spec)
-    assert io.input_names == ("image", "start_keypoint") and not io.extra_inputs
+    assert io.input_names == (*VOXEL_INPUTS, *extras)
+    assert tuple(e.name for e in io.extra_inputs) == extras
     feeds = entry.example_inputs(spec, 2)
     with torch.no_grad():
         pred = model.predict(model(*(feeds[n] for n in io.input_names)), spec)
@@ -112,13 +118,16 @@ def check_trained(run_dir, history) -> None:
     assert sorted((run_dir / "vis").glob("epoch_*.png"))  # the heatmap figure
 
 
-def check_exports_and_runs(run_dir, tmp_path, episodes, arch: str) -> dict:
+def check_exports_and_runs(
+    run_dir, tmp_path, episodes, arch: str, extras: tuple[str, ...] = ()
+) -> dict:
     """Export, parity (argmax agreement 1.0, float relative error < 1e-4), and OnnxPolicy on
     real frames decoding to finite world targets near the workspace; returns the parity."""
     path = tmp_path / f"{arch}.onnx"
     spec = export_onnx(run_dir / "best", path)
     assert spec.model.architecture == arch and spec.model.head == "voxel_volume"
-    assert [t.name for t in spec.model.inputs] == ["image", "start_keypoint"]
+    assert [t.name for t in spec.model.inputs] == [*VOXEL_INPUTS, *extras]
+    assert tuple(e.name for e in spec.model.extra_inputs) == extras  # the contract says them
     rep = parity(path, run_dir / "best")
     for k, v in rep.items():
         if k.endswith("_agreement"):
