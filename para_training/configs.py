@@ -242,6 +242,31 @@ TINY_VOXEL_TOKEN = dict(
     d_pos=32,
 )
 
+# The libero128 scale (the embedded default's data, ViT and schedule), shared by the
+# para_dino_kv preset and the other architectures' presets of the model matrix (issue 15:
+# same data pipeline, same backbone, same schedule; only the head differs).
+LIBERO128_DATA = dict(
+    image_height=128,
+    image_width=128,
+    grid_height=32,
+    grid_width=32,
+    steps=4,
+    stride=2,
+    height_bins=16,
+    val_fraction=0.05,
+    # Viewpoint robustness without a second render (issue 14): the camera orbited
+    # about the table point it looks at by up to 15 deg (the evaluation orbits to
+    # 25 deg) on 70% of the samples, the image warped by the table plane's
+    # homography and the labels re-projected exactly; mild colour jitter. (A camera
+    # rotated about its centre, 15 deg on 60%, bought no viewpoint robustness:
+    # docs/issue14_trials.md.)
+    augment_orbit_deg=15.0,
+    augment_orbit_prob=0.7,
+    augment_color=0.1,
+)
+LIBERO128_VIT = dict(vit_embed_dim=192, vit_depth=4, vit_heads=3, vit_patch_size=16)
+LIBERO128_TRAIN = dict(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.05)
+
 # name -> overrides of (data, model, train). The model's sizes come from the data config.
 PRESET_TABLE: dict[str, dict] = {
     # CPU tests: 64 px, ViT 96 wide x 2 layers, T=4, Z=8 (RECIPES: learns in ~15 s).
@@ -268,30 +293,9 @@ PRESET_TABLE: dict[str, dict] = {
     # target ~6 cm ahead, more than a cell (the seed's 0% runs predicted the next frame,
     # inside one cell, and never moved).
     "libero128": {
-        "data": dict(
-            image_height=128,
-            image_width=128,
-            grid_height=32,
-            grid_width=32,
-            steps=4,
-            stride=2,
-            height_bins=16,
-            val_fraction=0.05,
-            # Viewpoint robustness without a second render (issue 14): the camera orbited
-            # about the table point it looks at by up to 15 deg (the evaluation orbits to
-            # 25 deg) on 70% of the samples, the image warped by the table plane's
-            # homography and the labels re-projected exactly; mild colour jitter. (A camera
-            # rotated about its centre, 15 deg on 60%, bought no viewpoint robustness:
-            # docs/issue14_trials.md.)
-            augment_orbit_deg=15.0,
-            augment_orbit_prob=0.7,
-            augment_color=0.1,
-        ),
+        "data": LIBERO128_DATA,
         "model": dict(
-            vit_embed_dim=192,
-            vit_depth=4,
-            vit_heads=3,
-            vit_patch_size=16,
+            **LIBERO128_VIT,
             d_feat=48,
             d_model=128,
             n_heads=4,
@@ -301,7 +305,64 @@ PRESET_TABLE: dict[str, dict] = {
             # gripper beside the bowl for "about to grasp" and chased it: 0/4 PLACE, 4 GRASP.
             gripper_input=True,
         ),
-        "train": dict(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.05),
+        "train": LIBERO128_TRAIN,
+    },
+    # The model matrix at the libero128 scale (para-eval-matrix, docs/matrix.md): the other
+    # architectures with the same data, ViT, schedule and gripper input; head widths as
+    # para_dino_kv's (d_feat 48, d_model 128, 4 heads, 5 layers) where the head has them.
+    "libero128_single_frame": {
+        "architecture": "para_single_frame",
+        "data": LIBERO128_DATA,
+        "model": dict(**LIBERO128_VIT, d_feat=48, refine_convs=2, gripper_input=True),
+        "train": LIBERO128_TRAIN,
+    },
+    "libero128_ar2d": {
+        "architecture": "ar2d",
+        "data": LIBERO128_DATA,
+        "model": dict(
+            **LIBERO128_VIT,
+            d_feat=48,
+            d_model=128,
+            n_heads=4,
+            ar_layers=5,
+            refine_convs=2,
+            gripper_input=True,
+        ),
+        "train": LIBERO128_TRAIN,
+    },
+    "libero128_voxel_abs": {
+        "architecture": "voxel_abs",
+        "data": LIBERO128_DATA,
+        "model": dict(
+            **LIBERO128_VIT,
+            d_feat=48,
+            d_model=128,
+            n_heads=4,
+            tf_layers=5,
+            refine_convs=2,
+            gripper_input=True,
+        ),
+        "train": LIBERO128_TRAIN,
+    },
+    "libero128_voxel_rel": {
+        "architecture": "voxel_rel",
+        "data": LIBERO128_DATA,
+        "model": dict(
+            **LIBERO128_VIT,
+            d_feat=48,
+            d_model=128,
+            n_heads=4,
+            tf_layers=5,
+            refine_convs=2,
+            gripper_input=True,
+        ),
+        "train": LIBERO128_TRAIN,
+    },
+    "libero128_coord": {
+        "architecture": "coord_regression",
+        "data": LIBERO128_DATA,
+        "model": dict(**LIBERO128_VIT, d_model=128, gripper_input=True),
+        "train": LIBERO128_TRAIN,
     },
     # The seed's model at 224: ViT-S DINOv2 + 5-layer head, T=6, Z=32, 48 PCA rotation bins.
     "vits224": {
