@@ -6,6 +6,8 @@ its 95% Wilson interval (markdown + JSON + a PNG of success against θ and shift
     # or in shards (processes side by side), then joined:
     para-eval-matrix ... --shard 0 --num-shards 2 &  para-eval-matrix ... --shard 1 --num-shards 2
     para-eval-matrix merge results/matrix/matrix_shard*of2.json -o results/matrix
+    # separate complete runs (other models, other settings) into one table:
+    para-eval-matrix join results/a/matrix.json results/b/matrix.json -o results/matrix
 
 Settings (rows; each is one in-process para-eval-sim run per cell):
   official   the official init states --first-init .. + --episodes (the note says whether
@@ -238,8 +240,47 @@ def merge_shards(paths: list[Path], out: Path) -> str:
     return write_table(rows, args, out)
 
 
+JOIN_KEYS = ("suite", "task", "max_steps", "image_size", "seed")
+
+
+def join_tables(paths: list[Path], out: Path) -> str:
+    """One table from complete matrix.json files of separate runs (other models or settings):
+    their rows in order. Refused: runs that differ in suite, task, max steps, image size or
+    seed (their cells would not be comparable), and the same (model, cell) twice."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    if not parts:
+        raise ValueError("join needs at least one matrix.json")
+    ref = {k: parts[0]["args"].get(k) for k in JOIN_KEYS}
+    rows, seen = [], set()
+    for path, part in zip(paths, parts, strict=True):
+        got = {k: part["args"].get(k) for k in JOIN_KEYS}
+        if got != ref:
+            diff = {k: (ref[k], got[k]) for k in JOIN_KEYS if ref[k] != got[k]}
+            raise ValueError(f"{path} was run with other settings than {paths[0]}: {diff}")
+        if part["args"].get("num_shards", 1) != 1:
+            raise ValueError(f"{path} is one shard; merge its shards first")
+        for r in part["rows"]:
+            key = (r["model"], r["label"])
+            if key in seen:
+                raise ValueError(f"{path}: {key[0]} / {key[1]} is already in another file")
+            seen.add(key)
+            rows.append(r)
+    return write_table(rows, {**ref, "joined": [str(p) for p in paths]}, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["join"]:
+        ap = argparse.ArgumentParser(prog="para-eval-matrix join")
+        ap.add_argument("tables", nargs="+", help="matrix.json files of complete runs")
+        ap.add_argument("-o", "--out", required=True)
+        a = ap.parse_args(argv[1:])
+        try:
+            print(join_tables([Path(p) for p in a.tables], Path(a.out)))
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            print(f"para-eval-matrix join: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if argv[:1] == ["merge"]:
         ap = argparse.ArgumentParser(prog="para-eval-matrix merge")
         ap.add_argument("shards", nargs="+", help="matrix_shard<i>of<n>.json files")

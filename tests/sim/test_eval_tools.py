@@ -151,3 +151,38 @@ def test_matrix_in_shards_merges_to_the_unsharded_table(exported, tmp_path, caps
         assert a["summary"] == b["summary"]
         assert outcomes(a) == outcomes(b)
     assert merged[1]["summary"]["n"] == 4  # 2 init states x 2 azimuths
+
+
+def test_matrix_join_puts_separate_runs_in_one_table(exported, tmp_path, capsys):
+    """`para-eval-matrix join`: complete runs of other models and settings become one table
+    (rows in order, the plot drawn); runs with other episode settings, a shard, or the same
+    (model, cell) twice are refused with the reason."""
+    import shutil
+
+    onnx_path, _, _ = exported
+    a, b = tmp_path / "model_a.onnx", tmp_path / "model_b.onnx"
+    shutil.copy(onnx_path, a)
+    shutil.copy(onnx_path, b)
+    base = ["--episodes", "1", "--max-steps", "2", "--image-size", "64"]
+    runs = {
+        "a": ["--models", str(a), "--settings", "fresh"],
+        "b": ["--models", str(b), "--settings", "viewpoint", "--thetas", "10", "--azimuths", "2"],
+        "c": ["--models", str(a), "--settings", "fresh", "--max-steps", "3"],
+    }
+    for name, args in runs.items():
+        assert matrix_main([*base, *args, "-o", str(tmp_path / name)]) == 0
+    table = [str(tmp_path / n / "matrix.json") for n in ("a", "b")]
+    assert matrix_main(["join", *table, "-o", str(tmp_path / "all")]) == 0
+    rows = json.loads((tmp_path / "all" / "matrix.json").read_text())["rows"]
+    assert [(r["model"], r["label"]) for r in rows] == [
+        ("model_a", "fresh layouts"),
+        ("model_b", "θ = 10° x 2 azimuths"),
+    ]
+    assert [r["summary"]["n"] for r in rows] == [1, 2]
+    md = (tmp_path / "all" / "matrix.md").read_text()
+    assert "| model_a | fresh | fresh layouts | 1 |" in md and "success.png" in md
+    other = ["join", table[0], str(tmp_path / "c" / "matrix.json"), "-o", str(tmp_path / "x")]
+    assert matrix_main(other) == 2
+    assert "max_steps" in capsys.readouterr().err
+    assert matrix_main(["join", table[0], table[0], "-o", str(tmp_path / "x")]) == 2
+    assert "already in another file" in capsys.readouterr().err
