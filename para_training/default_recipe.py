@@ -149,6 +149,25 @@ def _run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _fresh(done: Path, after: Path | None) -> bool:
+    """A stage's output counts as done when it exists and, given `after` (the output it is
+    made from), is not older than it: a resumed training re-runs export and evaluation."""
+    if not done.exists():
+        return False
+    return after is None or not after.exists() or done.stat().st_mtime >= after.stat().st_mtime
+
+
+def _mark_trained(marker: Path, epochs: int) -> None:
+    """run/done, dated like latest/'s trainer state (when the last epoch was saved)."""
+    import os
+
+    marker.write_text(f"epochs {epochs}\n")
+    state = marker.parent / "latest" / "trainer_state.json"
+    if state.exists():
+        t = state.stat().st_mtime
+        os.utime(marker, (t, t))
+
+
 def _trained_epochs(run_dir: Path) -> int:
     """Epochs finished in run_dir/latest (0 when none): its trainer_state's epoch + 1."""
     state = run_dir / "latest" / "trainer_state.json"
@@ -176,8 +195,9 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
         old = json.loads(timing_file.read_text()) if timing_file.exists() else {}
         timing_file.write_text(json.dumps({**old, name: seconds}, indent=1))
 
-    def stage(name: str, done: Path, cmd: list[str]) -> None:
-        if done.exists() and not cfg.force:
+    def stage(name: str, done: Path, cmd: list[str], after: Path | None = None) -> None:
+        # done: its output exists and is not older than the output it is made from
+        if _fresh(done, after) and not cfg.force:
             say(f"[{track.name}] {name}: {done} exists, skipped")
             return
         say(f"[{track.name}] {name}: {' '.join(cmd[2:])}")
@@ -216,7 +236,8 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
     trained = run_dir / "done"
     last_epoch = _trained_epochs(run_dir) - 1
     if last_epoch == cfg.epochs - 1 and not cfg.force:
-        trained.write_text(f"epochs {cfg.epochs}\n")
+        if not trained.exists():  # stamped when the training ended, not now
+            _mark_trained(trained, cfg.epochs)
     elif trained.exists():
         trained.unlink()  # --epochs changed since, or latest/ is gone
     resume = []
@@ -246,7 +267,8 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
             *cfg.train_args,
         ),
     )
-    trained.write_text(f"epochs {cfg.epochs}\n")
+    if not trained.exists():
+        _mark_trained(trained, cfg.epochs)
     export = [
         "--model-id",
         f"{MODEL_NAME}_{track.name}",
@@ -257,9 +279,10 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
         "export",
         onnx,
         _tool("para_training.export", str(run_dir / "best"), "-o", str(onnx), *export),
+        after=trained,
     )
     results = d / "eval" / "results.json"
-    if results.exists() and not cfg.force:
+    if _fresh(results, onnx) and not cfg.force:
         say(f"[{track.name}] eval: {results} exists, skipped")
     else:
         base = [
@@ -326,6 +349,7 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
                 "-b",
                 f"image_size:={cfg.image_size}",
             ),
+            after=onnx,
         )
     return {
         "dir": d,
@@ -342,7 +366,7 @@ def run_matrix(cfg: RecipeConfig, main: dict, say=print) -> Path:
     against its demos) and viewpoint zero-shot, sharded over cfg.jobs processes, joined."""
     out = cfg.out / "matrix"
     done = out / "matrix.json"
-    if done.exists() and not cfg.force:
+    if _fresh(done, main["onnx"]) and not cfg.force:
         say(f"[matrix] {done} exists, skipped")
         return done
     base = [

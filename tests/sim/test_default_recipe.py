@@ -90,6 +90,18 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     assert recipe_main(args) == 0
     out = capsys.readouterr().out
     assert out.count("exists, skipped") == 6
+    # an interrupted training (here: more epochs asked for) resumes from latest/, and the
+    # stages made from it run again instead of keeping the older model's outputs
+    onnx_before = (d / "model.onnx").stat().st_mtime
+    i = args.index("--epochs")
+    assert recipe_main([*args[:i], "--epochs", "2", *args[i + 2 :]]) == 0
+    out = capsys.readouterr().out
+    assert "resuming after epoch 0 of 2" in out
+    assert "train: done" in out and "export: done" in out and "realtime: done" in out
+    state = json.loads((d / "run" / "latest" / "trainer_state.json").read_text())
+    assert state["epoch"] == 1
+    assert (d / "model.onnx").stat().st_mtime > onnx_before
+    assert (d / "eval" / "results.json").stat().st_mtime >= (d / "model.onnx").stat().st_mtime
 
 
 def test_recipe_refuses_an_unknown_preset(tmp_path, capsys):
