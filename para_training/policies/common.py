@@ -4,6 +4,11 @@ description, and the mapping from graph input names to dataset batch keys.
 A policy folder `policies/<name>/` holds `configuration_<name>.py` (a dataclass using
 `PolicyConfig`) and `modeling_<name>.py` (an `nn.Module` implementing `PolicyModel`), and
 registers itself with `@register("<name>", head=...)` (policies.registry).
+
+Also here: the functional building blocks the policies share (losses, graph outputs, start
+keypoint helpers) and the voxel_volume configs' base `VoxelSizes` with its checks. The modules
+they share: policies.backbone.ViTPolicy (the ViT) and policies.cell_features (per-cell
+features, memory, decoder and heads of the voxel_volume models).
 """
 
 from __future__ import annotations

@@ -89,8 +89,6 @@ from para_training.policies.common import (
     sincos_table,
     volume_losses,
     volume_outputs,
-    voxel_example_inputs,
-    voxel_volume_io,
 )
 from para_training.policies.registry import register
 from para_training.policies.voxel_token.configuration_voxel_token import VoxelTokenConfig
@@ -278,7 +276,7 @@ class VoxelTokenPolicy(CellFeaturePolicy):
         return volume_outputs(out, spec)
 
     def export_io(self, spec: PolicySpec) -> ExportIO:
-        io = voxel_volume_io(spec, self.cfg.gripper_bins, self.cfg.rotation_classes)
+        io = super().export_io(spec)  # the voxel_volume graph: image, start keypoint
         extra = tuple(GraphInputSpec.known(n) for n in EXTRA_INPUTS)
         return ExportIO(
             inputs=(
@@ -295,7 +293,7 @@ class VoxelTokenPolicy(CellFeaturePolicy):
         spec's training camera (a default one looking down at the workspace when the spec has
         none) moved by up to 5 cm sideways per sample, and the EEF where the start keypoint
         lifts to with it."""
-        feeds = voxel_example_inputs(spec, batch, seed)
+        feeds = CellFeaturePolicy.example_inputs(spec, batch, seed)  # image, start keypoint
         g = torch.Generator().manual_seed(seed + 1)
         K, T_wc = example_camera(spec)
         Ts = np.repeat(T_wc[None], batch, axis=0)  # (batch, 4, 4)
