@@ -228,19 +228,11 @@ TINY_DATA = dict(
     rotation_bins=12,
 )
 
-TINY_VOXEL_TOKEN = dict(
-    vit_embed_dim=96,
-    vit_depth=2,
-    vit_heads=3,
-    vit_patch_size=8,
-    d_feat=32,
-    d_model=64,
-    n_heads=4,
-    tf_layers=2,
-    refine_convs=1,
-    xyz_freqs=4,
-    d_pos=32,
-)
+# The tiny presets' ViT (96 wide x 2 layers, 8 px patches), head widths and schedule.
+TINY_VIT = dict(vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8)
+TINY_HEAD = dict(d_feat=32, d_model=64, n_heads=4, tf_layers=2, refine_convs=1)
+TINY_TRAIN = dict(batch_size=16, lr=1e-3, warmup_steps=20)
+TINY_VOXEL_TOKEN = dict(**TINY_VIT, **TINY_HEAD, xyz_freqs=4, d_pos=32)
 
 # The libero128 scale (the embedded default's data, ViT and schedule), shared by the
 # para_dino_kv preset and the other architectures' presets of the model matrix (issue 15:
@@ -266,25 +258,17 @@ LIBERO128_DATA = dict(
 )
 LIBERO128_VIT = dict(vit_embed_dim=192, vit_depth=4, vit_heads=3, vit_patch_size=16)
 LIBERO128_TRAIN = dict(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.05)
+# para_dino_kv's head widths at this scale (the voxel-token presets' too). Without
+# gripper_input the first model (same data) lifted the bowl, then took the closed gripper
+# beside the bowl for "about to grasp" and chased it: 0/4 PLACE, 4 GRASP.
+LIBERO128_HEAD = dict(
+    d_feat=48, d_model=128, n_heads=4, tf_layers=5, refine_convs=2, gripper_input=True
+)
 
 # name -> overrides of (data, model, train). The model's sizes come from the data config.
 PRESET_TABLE: dict[str, dict] = {
     # CPU tests: 64 px, ViT 96 wide x 2 layers, T=4, Z=8 (RECIPES: learns in ~15 s).
-    "tiny": {
-        "data": TINY_DATA,
-        "model": dict(
-            vit_embed_dim=96,
-            vit_depth=2,
-            vit_heads=3,
-            vit_patch_size=8,
-            d_feat=32,
-            d_model=64,
-            n_heads=4,
-            tf_layers=2,
-            refine_convs=1,
-        ),
-        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
-    },
+    "tiny": {"data": TINY_DATA, "model": dict(**TINY_VIT, **TINY_HEAD), "train": TINY_TRAIN},
     # The embedded default (models/para_libero_spatial_t0, `para-train-default`): sized for a
     # 2-core CPU and a from-scratch backbone (measured, 1 thread, batch 16: ~0.66 s per step;
     # patch 8 costs 2.5x, a 64 x 64 grid with 32 height bins another 1.5x). A 32 x 32 grid on
@@ -294,17 +278,7 @@ PRESET_TABLE: dict[str, dict] = {
     # inside one cell, and never moved).
     "libero128": {
         "data": LIBERO128_DATA,
-        "model": dict(
-            **LIBERO128_VIT,
-            d_feat=48,
-            d_model=128,
-            n_heads=4,
-            tf_layers=5,
-            refine_convs=2,
-            # Without it the first model (same data) lifted the bowl, then took the closed
-            # gripper beside the bowl for "about to grasp" and chased it: 0/4 PLACE, 4 GRASP.
-            gripper_input=True,
-        ),
+        "model": dict(**LIBERO128_VIT, **LIBERO128_HEAD),
         "train": LIBERO128_TRAIN,
     },
     # The model matrix at the libero128 scale (para-eval-matrix, docs/matrix.md): the other
@@ -333,29 +307,13 @@ PRESET_TABLE: dict[str, dict] = {
     "libero128_voxel_abs": {
         "architecture": "voxel_abs",
         "data": LIBERO128_DATA,
-        "model": dict(
-            **LIBERO128_VIT,
-            d_feat=48,
-            d_model=128,
-            n_heads=4,
-            tf_layers=5,
-            refine_convs=2,
-            gripper_input=True,
-        ),
+        "model": dict(**LIBERO128_VIT, **LIBERO128_HEAD),
         "train": LIBERO128_TRAIN,
     },
     "libero128_voxel_rel": {
         "architecture": "voxel_rel",
         "data": LIBERO128_DATA,
-        "model": dict(
-            **LIBERO128_VIT,
-            d_feat=48,
-            d_model=128,
-            n_heads=4,
-            tf_layers=5,
-            refine_convs=2,
-            gripper_input=True,
-        ),
+        "model": dict(**LIBERO128_VIT, **LIBERO128_HEAD),
         "train": LIBERO128_TRAIN,
     },
     "libero128_coord": {
@@ -380,35 +338,23 @@ PRESET_TABLE: dict[str, dict] = {
     "tiny_coord": {
         "architecture": "coord_regression",
         "data": TINY_DATA,
-        "model": dict(vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_model=64),
-        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+        "model": dict(**TINY_VIT, d_model=64),
+        "train": TINY_TRAIN,
     },
     # The single-frame PARA baseline on the tiny data: the same ViT and cell width as `tiny`.
     "tiny_single_frame": {
         "architecture": "para_single_frame",
         "data": TINY_DATA,
-        "model": dict(
-            vit_embed_dim=96, vit_depth=2, vit_heads=3, vit_patch_size=8, d_feat=32, refine_convs=1
-        ),
-        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+        "model": dict(**TINY_VIT, d_feat=32, refine_convs=1),
+        "train": TINY_TRAIN,
     },
     # The seed's 2D AR policy on the tiny data: the same ViT as `tiny`, a 2-layer AR head.
     # Its lookahead K is the data's stride (3 recorded frames between AR steps).
     "tiny_ar2d": {
         "architecture": "ar2d",
         "data": TINY_DATA,
-        "model": dict(
-            vit_embed_dim=96,
-            vit_depth=2,
-            vit_heads=3,
-            vit_patch_size=8,
-            d_feat=32,
-            d_model=64,
-            n_heads=4,
-            ar_layers=2,
-            refine_convs=1,
-        ),
-        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+        "model": dict(**TINY_VIT, d_feat=32, d_model=64, n_heads=4, ar_layers=2, refine_convs=1),
+        "train": TINY_TRAIN,
     },
     # The seed's voxel-token policies on the tiny data: the same ViT and cell width as `tiny`,
     # a 2-layer step decoder; (B) absolute world xyz encoding, (C) EEF-relative.
@@ -416,13 +362,13 @@ PRESET_TABLE: dict[str, dict] = {
         "architecture": "voxel_abs",
         "data": TINY_DATA,
         "model": TINY_VOXEL_TOKEN,
-        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+        "train": TINY_TRAIN,
     },
     "tiny_voxel_rel": {
         "architecture": "voxel_rel",
         "data": TINY_DATA,
         "model": TINY_VOXEL_TOKEN,
-        "train": dict(batch_size=16, lr=1e-3, warmup_steps=20),
+        "train": TINY_TRAIN,
     },
 }
 

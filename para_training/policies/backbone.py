@@ -1,4 +1,5 @@
-"""The timm DINO ViT backbone every policy builds by name (local weights only)."""
+"""The timm DINO ViT backbone every policy builds by name (local weights only), and the base
+class of the policies on it (`ViTPolicy`: the backbone, its input normalisation, its tokens)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 import timm
 import torch
 from torch import nn
+
+from para_training.policies.common import PolicyModel
 
 # DINOv2/v3 were trained on ImageNet-normalised RGB (timm's pretrained_cfg for these models).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -70,3 +73,30 @@ def load_backbone_weights(model: nn.Module, path: str) -> None:
         f"backbone weights {path}: loaded {len(state) - len(unexpected)} tensors, "
         f"missing {len(missing)}, unexpected {len(unexpected)}"
     )
+
+
+class ViTPolicy(PolicyModel):
+    """A policy on the timm ViT: `init_backbone` builds it with the attributes every policy
+    names alike (the checkpoints' `backbone.*`, `pixel_mean`, `pixel_std`), `image_tokens` and
+    `patch_tokens` run it on a uint8 RGB image."""
+
+    def init_backbone(self, cfg) -> int:
+        """Build `backbone` (frozen when cfg.freeze_backbone), `n_prefix` (its CLS and register
+        tokens), `patch_hw` (Hp, Wp) and the ImageNet normalisation buffers of uint8 RGB;
+        -> C, the token width."""
+        self.backbone = build_backbone(cfg)
+        self.n_prefix = self.backbone.num_prefix_tokens
+        self.patch_hw = tuple(self.backbone.patch_embed.grid_size)  # (Hp, Wp)
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
+        return self.backbone.num_features
+
+    def image_tokens(self, image: torch.Tensor) -> torch.Tensor:
+        """image (B, H, W, 3) uint8 RGB -> every ViT token (B, prefix + Hp*Wp, C)."""
+        x = image.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
+        x = (x - self.pixel_mean) / self.pixel_std  # (B, 3, H, W)
+        return self.backbone.forward_features(x)  # (B, prefix + Hp*Wp, C)
+
+    def patch_tokens(self, image: torch.Tensor) -> torch.Tensor:
+        """image (B, H, W, 3) uint8 RGB -> the patch tokens (B, Hp*Wp, C), prefix dropped."""
+        return self.image_tokens(image)[:, self.n_prefix :]  # (B, Hp*Wp, C)

@@ -4,6 +4,11 @@ description, and the mapping from graph input names to dataset batch keys.
 A policy folder `policies/<name>/` holds `configuration_<name>.py` (a dataclass using
 `PolicyConfig`) and `modeling_<name>.py` (an `nn.Module` implementing `PolicyModel`), and
 registers itself with `@register("<name>", head=...)` (policies.registry).
+
+Also here: the functional building blocks the policies share (losses, graph outputs, start
+keypoint helpers) and the voxel_volume configs' base `VoxelSizes` with its checks. The modules
+they share: policies.backbone.ViTPolicy (the ViT) and policies.cell_features (per-cell
+features, memory, decoder and heads of the voxel_volume models).
 """
 
 from __future__ import annotations
@@ -325,6 +330,62 @@ def voxel_sizes_from_spec(spec: PolicySpec) -> dict:
     )
 
 
+@dataclass
+class VoxelSizes(BackboneConfig):
+    """The backbone fields and the data-derived sizes of a voxel_volume policy
+    (VOXEL_SIZE_FIELDS, set by `from_spec` from the PolicySpec, never by flags); a policy's
+    config adds its own fields after them (its further sizes first, then its head)."""
+
+    SIZE_FIELDS = VOXEL_SIZE_FIELDS
+
+    image_height: int = 224
+    image_width: int = 224
+    grid_height: int = 56
+    grid_width: int = 56
+    steps: int = 6  # T
+    height_bins: int = 32  # Z
+    gripper_bins: int = 32
+    rotation_classes: int = 48  # pca1d: 48 (seed); euler: 3 x n; kmeans: K
+    rotation_mode: str = "pca1d"
+    height_min: float = 0.0  # world Z range of the height bins, metres (normalises start h)
+    height_max: float = 1.0
+    gripper_min: float = -1.0  # gripper command range (normalises the gripper-state input)
+    gripper_max: float = 1.0
+
+    @classmethod
+    def sizes_from_spec(cls, spec: PolicySpec, stats: Any = None) -> dict:
+        return voxel_sizes_from_spec(spec)
+
+
+# The help of `gripper_input` in the configs of the voxel_volume policies after para_dino_kv.
+GRIPPER_INPUT_HELP = (
+    "condition on the gripper command being executed (a 4th start-keypoint value), as "
+    "para_dino_kv's gripper_input"
+)
+
+
+def check_head_widths(cfg, positive=(), non_negative=()) -> None:
+    """ValueError naming the field where one of `positive` is <= 0 or of `non_negative` < 0."""
+    name = type(cfg).__name__
+    for f in positive:
+        if getattr(cfg, f) <= 0:
+            raise ValueError(f"{name}.{f} must be > 0, got {getattr(cfg, f)}")
+    for f in non_negative:
+        if getattr(cfg, f) < 0:
+            raise ValueError(f"{name}.{f} must be >= 0, got {getattr(cfg, f)}")
+
+
+def check_attention(cfg) -> None:
+    """ValueError unless d_model splits into n_heads heads and dropout is in [0, 1)."""
+    name = type(cfg).__name__
+    if cfg.d_model % cfg.n_heads:
+        raise ValueError(
+            f"{name}: d_model ({cfg.d_model}) must be divisible by n_heads ({cfg.n_heads})"
+        )
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"{name}.dropout must be in [0, 1), got {cfg.dropout}")
+
+
 def check_voxel_sizes(cfg) -> None:
     """ValueError naming the field when a voxel_volume config's sizes are inconsistent."""
     name = type(cfg).__name__
@@ -352,25 +413,89 @@ def volume_loss(volume: torch.Tensor, voxel_index: torch.Tensor) -> torch.Tensor
     return F.cross_entropy(vol.flatten(0, 1), voxel_index.flatten(), ignore_index=IGNORE_INDEX)
 
 
-def volume_outputs(out: dict, spec: PolicySpec) -> dict:
+def heatmap_loss(heatmap_logits: torch.Tensor, batch: dict, grid_width: int) -> tuple:
+    """CE per step over the flattened cells of heatmap logits (B, T, Hg, Wg) against the target
+    cell, the targets out of the image (voxel_index IGNORE_INDEX) ignored (a zero that keeps
+    the graph when every target is) -> (loss, the target cell (B, T) flat y * Wg + x of the
+    batch's voxel clipped into the grid, in_view (B, T) bool)."""
+    heat = heatmap_logits.flatten(2)  # (B, T, Hg*Wg)
+    vox = batch["voxel"]  # (B, T, 3) (z, y, x), the cell clipped into the grid
+    cell = vox[..., 1] * grid_width + vox[..., 2]  # (B, T) the target cell
+    in_view = batch["voxel_index"] != IGNORE_INDEX  # (B, T)
+    if not in_view.any():
+        return heat.sum() * 0.0, cell, in_view
+    target = torch.where(in_view, cell, torch.full_like(cell, IGNORE_INDEX))  # (B, T)
+    loss = F.cross_entropy(heat.flatten(0, 1), target.flatten(), ignore_index=IGNORE_INDEX)
+    return loss, cell, in_view
+
+
+def heatmap_losses(xy, z, g, r, height_loss_weight: float, train_cfg) -> dict:
+    """The loss of a heatmap + height model from its parts (heatmap, height, gripper and
+    rotation CE): xy + height_loss_weight * z + gripper_loss_weight * g
+    + rotation_loss_weight * r."""
+    total = (
+        xy
+        + height_loss_weight * z
+        + train_cfg.gripper_loss_weight * g
+        + train_cfg.rotation_loss_weight * r
+    )
+    return {"loss": total, "xy": xy, "z": z, "g": g, "r": r}
+
+
+def cell_choice(heatmap_logits: torch.Tensor) -> tuple:
+    """Heatmap logits (B, T, Hg, Wg) -> (p(cell) (B, T, Hg*Wg), the argmax cell (B, T) flat
+    y * Wg + x, its probability (B, T))."""
+    B, T = heatmap_logits.shape[0], heatmap_logits.shape[1]
+    flat = heatmap_logits.reshape(B, T, -1)  # (B, T, Hg*Wg)
+    prob = torch.softmax(flat, dim=-1)  # (B, T, Hg*Wg)
+    cell = flat.argmax(dim=-1)  # (B, T)
+    return prob, cell, prob.gather(-1, cell[..., None]).squeeze(-1)  # ..., (B, T)
+
+
+def volume_losses(out: dict, batch: dict, spec: PolicySpec, train_cfg) -> dict:
+    """The loss of a model with full volume logits and action-token gripper / rotation logits:
+    volume CE + gripper_loss_weight * gripper CE + rotation_loss_weight * rotation CE."""
+    loss_v = volume_loss(out["volume_logits"], batch["voxel_index"])  # ()
+    loss_g, loss_r = class_losses(out, batch, spec)  # (), ()
+    total = (
+        loss_v + train_cfg.gripper_loss_weight * loss_g + train_cfg.rotation_loss_weight * loss_r
+    )
+    return {"loss": total, "v": loss_v, "g": loss_g, "r": loss_r}
+
+
+def voxel_outputs(voxel, voxel_prob, logits: dict, heatmap, spec: PolicySpec) -> dict:
+    """The voxel_volume graph outputs: voxel (B, T, 3) (z, y, x), voxel_prob (B, T), the bins
+    and logits of `logits` (gripper and rotation, (B, T, G) and (B, T, R)), heatmap
+    (B, T, Hg, Wg)."""
+    cls = class_predictions(logits, spec)
+    return {
+        "voxel": voxel,
+        "voxel_prob": voxel_prob,
+        "gripper_bin": cls["gripper_bin"],
+        "rotation_bin": cls["rotation_bin"],
+        "gripper_logits": cls["gripper_logits"],
+        "rotation_logits": cls["rotation_logits"],
+        "heatmap": heatmap,
+    }
+
+
+def volume_outputs(out: dict, spec: PolicySpec, heatmap: str = "sum") -> dict:
     """The voxel_volume graph outputs of a model with full volume logits (B, T, Z, Hg, Wg)
     (`out["volume_logits"]`) and action-token gripper / rotation logits: the argmax voxel
-    (z, y, x), its probability, the bins, the logits and the heatmap p(y, x), the voxel
-    probabilities summed over z (a distribution over the cells, as the per-cell variants')."""
+    (z, y, x), its probability, the bins, the logits and the heatmap over the cells from the
+    voxel probabilities: summed over z ("sum": a distribution over the cells, as the per-cell
+    variants') or their maximum over z ("max", para_dino_kv's)."""
     vol = out["volume_logits"]  # (B, T, Z, Hg, Wg)
     B, T = vol.shape[0], vol.shape[1]
     Hg, Wg = spec.grid.height, spec.grid.width
     prob = torch.softmax(vol.reshape(B, T, -1), dim=-1)  # (B, T, Z*Hg*Wg)
     conf, idx = prob.max(dim=-1)  # (B, T), (B, T)
     voxel = torch.stack([idx // (Hg * Wg), (idx // Wg) % Hg, idx % Wg], dim=-1)  # (B, T, 3)
-    heat = prob.reshape(B, T, -1, Hg, Wg).sum(dim=2)  # (B, T, Hg, Wg)
-    cls = class_predictions(out, spec)
-    return {
-        "voxel": voxel,
-        "voxel_prob": conf,
-        "gripper_bin": cls["gripper_bin"],
-        "rotation_bin": cls["rotation_bin"],
-        "gripper_logits": cls["gripper_logits"],
-        "rotation_logits": cls["rotation_logits"],
-        "heatmap": heat,
-    }
+    cells = prob.reshape(B, T, -1, Hg, Wg)  # (B, T, Z, Hg, Wg)
+    if heatmap == "max":
+        heat = cells.amax(dim=2)  # (B, T, Hg, Wg)
+    elif heatmap == "sum":
+        heat = cells.sum(dim=2)  # (B, T, Hg, Wg)
+    else:
+        raise ValueError(f"heatmap must be 'sum' or 'max', got {heatmap!r}")
+    return voxel_outputs(voxel, conf, out, heat, spec)

@@ -5,7 +5,6 @@ data pipeline, exports (the greedy loop unrolled) with parity and runs in OnnxPo
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from tests.training import voxel_variants as vv
@@ -14,23 +13,16 @@ PRESET = "tiny_ar2d"
 ARCH = "ar2d"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, episodes):
-    return vv.train_run(tmp_path_factory.mktemp("ar2d"), episodes, PRESET)
+class TestEndToEnd(vv.EndToEnd):
+    PRESET = PRESET
+    ARCH = ARCH
+    FOREIGN_FLAG = ("--pooling", "mean")
+    MISSPELT = ("ar_layer", "ar_layers")
 
-
-def test_builds_from_its_name_with_the_voxel_volume_outputs(episodes):
-    vv.check_builds_from_its_name(PRESET, episodes)
-
-
-def test_para_train_flags_are_its_config_fields(capsys):
-    vv.check_flags_are_its_config_fields(ARCH, ["--pooling", "mean"], capsys)
-    # the lookahead is the data's stride: no second flag for it
-    assert not hasattr(vv.build_parser(ARCH).parse_args(["d.hdf5"]), "lookahead")
-
-
-def test_an_unknown_config_key_is_refused_with_the_close_names():
-    vv.check_unknown_key_is_refused(ARCH, "ar_layer", "ar_layers")
+    def test_para_train_flags_are_its_config_fields(self, capsys):
+        super().test_para_train_flags_are_its_config_fields(capsys)
+        # the lookahead is the data's stride: no second flag for it
+        assert not hasattr(vv.build_parser(ARCH).parse_args(["d.hdf5"]), "lookahead")
 
 
 def test_the_lookahead_is_the_window_stride(episodes):
@@ -77,16 +69,3 @@ def test_training_feeds_the_targets_and_evaluation_decodes_greedily(episodes):
     assert len(model.batch_inputs(batch, spec)) == 2  # eval: the graph's inputs only
     model.train()
     assert torch.equal(model.batch_inputs(batch, spec)[-1], batch["voxel"])
-
-
-def test_trains_with_the_same_pipeline_and_the_loss_decreases(run):
-    vv.check_trained(*run)
-
-
-def test_exports_with_parity_and_runs_in_the_runtime(run, tmp_path, episodes):
-    rep = vv.check_exports_and_runs(run[0], tmp_path, episodes, ARCH)
-    print(f"{ARCH} parity: {rep}")
-
-
-def test_the_gripper_state_input_reaches_the_graph(episodes, tmp_path):
-    vv.check_gripper_input(PRESET, episodes, tmp_path)

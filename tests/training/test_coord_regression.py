@@ -8,23 +8,15 @@ import numpy as np
 import pytest
 
 from para_ros.runtime.onnx_policy import Observation, OnnxPolicy
-from para_training.configs import get_preset
-from para_training.export import export_onnx, parity
+from para_training.export import export_onnx
 from para_training.train import train
-
-
-def _configs(out_dir, epochs: int, **train_overrides):
-    """tests.conftest.tiny_configs of the tiny_coord preset, plus its architecture."""
-    from tests.conftest import tiny_configs
-
-    data, hparams, cfg = tiny_configs(out_dir, epochs, preset="tiny_coord", **train_overrides)
-    return data, hparams, cfg, get_preset("tiny_coord").architecture
+from tests.training.voxel_variants import check_parity, configs
 
 
 @pytest.fixture(scope="module")
 def coord_run(tmp_path_factory, episodes):
     out = tmp_path_factory.mktemp("coord")
-    data, hparams, cfg, arch = _configs(out, epochs=2)
+    data, hparams, cfg, arch = configs(out, "tiny_coord", epochs=2)
     run_dir, metrics = train(data, hparams, cfg, episodes=episodes, architecture=arch)
     return run_dir, metrics
 
@@ -36,12 +28,7 @@ def _check_onnx(run_dir, tmp_path, episodes, extra_names):
     assert spec.model.head == "world_regression"
     assert [i.name for i in spec.model.extra_inputs] == extra_names
     assert [t.name for t in spec.model.inputs] == ["image", *extra_names]
-    rep = parity(path, run_dir / "best")
-    for k, v in rep.items():
-        if k.endswith("_agreement"):
-            assert v == 1.0, (k, rep)
-        else:
-            assert v < 1e-4, (k, rep)
+    check_parity(path, run_dir / "best")
     policy = OnnxPolicy(str(path), providers=["CPUExecutionProvider"])
     assert not policy.has_start_keypoint
     T = spec.window.steps
@@ -83,7 +70,7 @@ def test_coord_regression_exports_with_parity_and_runs_in_the_runtime(
 
 
 def test_coord_regression_with_the_gripper_state_input(tmp_path, episodes):
-    data, hparams, cfg, arch = _configs(tmp_path, epochs=1, max_steps_per_epoch=3)
+    data, hparams, cfg, arch = configs(tmp_path, "tiny_coord", epochs=1, max_steps_per_epoch=3)
     run_dir, _ = train(
         data, {**hparams, "gripper_input": True}, cfg, episodes=episodes, architecture=arch
     )

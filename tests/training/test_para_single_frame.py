@@ -4,30 +4,18 @@ pipeline, exports to ONNX with parity and runs in OnnxPolicy (voxel_volume head)
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from tests.training import voxel_variants as vv
 
 PRESET = "tiny_single_frame"
-ARCH = "para_single_frame"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, episodes):
-    return vv.train_run(tmp_path_factory.mktemp("single_frame"), episodes, PRESET)
-
-
-def test_builds_from_its_name_with_the_voxel_volume_outputs(episodes):
-    vv.check_builds_from_its_name(PRESET, episodes)
-
-
-def test_para_train_flags_are_its_config_fields(capsys):
-    vv.check_flags_are_its_config_fields(ARCH, ["--tf_layers", "5"], capsys)
-
-
-def test_an_unknown_config_key_is_refused_with_the_close_names():
-    vv.check_unknown_key_is_refused(ARCH, "height_loss_weigth", "height_loss_weight")
+class TestEndToEnd(vv.EndToEnd):
+    PRESET = PRESET
+    ARCH = "para_single_frame"
+    FOREIGN_FLAG = ("--tf_layers", "5")
+    MISSPELT = ("height_loss_weigth", "height_loss_weight")
 
 
 def test_gripper_rotation_and_height_are_read_at_the_predicted_cell(episodes):
@@ -59,16 +47,3 @@ def test_the_start_keypoint_conditions_the_heatmap(episodes):
         a = model(feeds["image"], feeds["start_keypoint"])["heatmap_logits"]
         b = model(feeds["image"], moved)["heatmap_logits"]
     assert not torch.allclose(a, b)
-
-
-def test_trains_with_the_same_pipeline_and_the_loss_decreases(run):
-    vv.check_trained(*run)
-
-
-def test_exports_with_parity_and_runs_in_the_runtime(run, tmp_path, episodes):
-    rep = vv.check_exports_and_runs(run[0], tmp_path, episodes, ARCH)
-    print(f"{ARCH} parity: {rep}")
-
-
-def test_the_gripper_state_input_reaches_the_graph(episodes, tmp_path):
-    vv.check_gripper_input(PRESET, episodes, tmp_path)

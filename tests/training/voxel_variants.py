@@ -79,7 +79,7 @@ def check_builds_from_its_name(preset: str, episodes, extras: tuple[str, ...] = 
     torch.testing.assert_close(pred["heatmap"].sum((-2, -1)), torch.ones(2, spec.window.steps))
 
 
-def check_flags_are_its_config_fields(arch: str, foreign_flag: list[str], capsys) -> None:
+def check_flags_are_its_config_fields(arch: str, foreign_flag, capsys) -> None:
     entry = lookup(arch)
     parser = build_parser(arch)
     group = next(g for g in parser._action_groups if g.title.startswith(f"model ({arch};"))
@@ -118,6 +118,18 @@ def check_trained(run_dir, history) -> None:
     assert sorted((run_dir / "vis").glob("epoch_*.png"))  # the heatmap figure
 
 
+def check_parity(path, folder) -> dict:
+    """The ONNX graph at `path` against the checkpoint `folder`: argmax agreement 1.0, float
+    relative errors < 1e-4; returns the parity report."""
+    rep = parity(path, folder)
+    for k, v in rep.items():
+        if k.endswith("_agreement"):
+            assert v == 1.0, (k, rep)
+        else:
+            assert v < 1e-4, (k, rep)
+    return rep
+
+
 def check_exports_and_runs(
     run_dir, tmp_path, episodes, arch: str, extras: tuple[str, ...] = ()
 ) -> dict:
@@ -128,12 +140,7 @@ def check_exports_and_runs(
     assert spec.model.architecture == arch and spec.model.head == "voxel_volume"
     assert [t.name for t in spec.model.inputs] == [*VOXEL_INPUTS, *extras]
     assert tuple(e.name for e in spec.model.extra_inputs) == extras  # the contract says them
-    rep = parity(path, run_dir / "best")
-    for k, v in rep.items():
-        if k.endswith("_agreement"):
-            assert v == 1.0, (k, rep)
-        else:
-            assert v < 1e-4, (k, rep)
+    rep = check_parity(path, run_dir / "best")
     policy = OnnxPolicy(str(path), providers=["CPUExecutionProvider"])
     assert policy.has_start_keypoint
     T = spec.window.steps
@@ -179,3 +186,38 @@ def check_gripper_input(preset: str, episodes, tmp_path) -> None:
     res = policy.infer(obs)
     assert res.start_keypoint.shape == (4,) and res.start_keypoint[3] == np.float32(ep.gripper[9])
     assert res.chunk.positions.shape == (spec.window.steps, 3)
+
+
+class EndToEnd:
+    """The end-to-end tests every voxel_volume variant with the plain graph inputs (image,
+    start_keypoint) runs: a test module subclasses it as `TestEndToEnd`, naming its PRESET,
+    ARCH, FOREIGN_FLAG (another architecture's flag, refused) and MISSPELT (an unknown key and
+    the close field name the refusal must suggest)."""
+
+    PRESET: str
+    ARCH: str
+    FOREIGN_FLAG: tuple[str, ...]
+    MISSPELT: tuple[str, str]
+
+    @pytest.fixture(scope="class")
+    def run(self, tmp_path_factory, episodes):
+        return train_run(tmp_path_factory.mktemp(self.ARCH), episodes, self.PRESET)
+
+    def test_builds_from_its_name_with_the_voxel_volume_outputs(self, episodes):
+        check_builds_from_its_name(self.PRESET, episodes)
+
+    def test_para_train_flags_are_its_config_fields(self, capsys):
+        check_flags_are_its_config_fields(self.ARCH, self.FOREIGN_FLAG, capsys)
+
+    def test_an_unknown_config_key_is_refused_with_the_close_names(self):
+        check_unknown_key_is_refused(self.ARCH, *self.MISSPELT)
+
+    def test_trains_with_the_same_pipeline_and_the_loss_decreases(self, run):
+        check_trained(*run)
+
+    def test_exports_with_parity_and_runs_in_the_runtime(self, run, tmp_path, episodes):
+        rep = check_exports_and_runs(run[0], tmp_path, episodes, self.ARCH)
+        print(f"{self.ARCH} parity: {rep}")
+
+    def test_the_gripper_state_input_reaches_the_graph(self, episodes, tmp_path):
+        check_gripper_input(self.PRESET, episodes, tmp_path)

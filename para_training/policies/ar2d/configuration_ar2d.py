@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 
 from para_ros.core.contract import PolicySpec
 from para_training.policies.common import (
+    GRIPPER_INPUT_HELP,
     VOXEL_SIZE_FIELDS,
-    BackboneConfig,
+    VoxelSizes,
+    check_attention,
+    check_head_widths,
     check_voxel_sizes,
     voxel_sizes_from_spec,
 )
@@ -28,24 +31,12 @@ SIZE_FIELDS = VOXEL_SIZE_FIELDS | {"lookahead"}
 
 
 @dataclass
-class Ar2dConfig(BackboneConfig):
+class Ar2dConfig(VoxelSizes):
     SIZE_FIELDS = SIZE_FIELDS
 
-    # backbone fields: BackboneConfig (shared by every policy) ------------------------
-    # input / output sizes (from the PolicySpec) --------------------------------------------
-    image_height: int = 224
-    image_width: int = 224
-    grid_height: int = 56
-    grid_width: int = 56
-    steps: int = 6  # T: AR steps
-    height_bins: int = 32  # Z
-    gripper_bins: int = 32
-    rotation_classes: int = 48  # pca1d: 48 (seed); euler: 3 x n; kmeans: K
-    rotation_mode: str = "pca1d"
-    height_min: float = 0.0  # world Z range of the height bins, metres
-    height_max: float = 1.0
-    gripper_min: float = -1.0  # gripper command range (normalises the gripper-state input)
-    gripper_max: float = 1.0
+    # backbone fields (BackboneConfig, shared by every policy) and the input / output sizes
+    # from the PolicySpec (VoxelSizes, shared by the voxel_volume policies; T = `steps`, the
+    # AR steps), then the lookahead ----------------------------------------------------------
     lookahead: int = 5  # K: recorded frames between AR steps = spec.window.stride (`--stride`)
     # head ------------------------------------------------------------------------------------
     d_feat: int = field(default=48, metadata={"help": "per-cell feature width (seed: 48)"})
@@ -61,30 +52,14 @@ class Ar2dConfig(BackboneConfig):
     height_loss_weight: float = field(
         default=1.0, metadata={"help": "weight of the height-bin CE of each AR step"}
     )
-    gripper_input: bool = field(
-        default=False,
-        metadata={
-            "help": "condition on the gripper command being executed (a 4th start-keypoint "
-            "value), as para_dino_kv's gripper_input"
-        },
-    )
+    gripper_input: bool = field(default=False, metadata={"help": GRIPPER_INPUT_HELP})
 
     def __post_init__(self) -> None:
         check_voxel_sizes(self)
-        for name in ("lookahead", "d_feat", "d_model", "n_heads", "ar_layers", "ff_mult"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"Ar2dConfig.{name} must be > 0, got {getattr(self, name)}")
-        if self.refine_convs < 0:
-            raise ValueError("Ar2dConfig.refine_convs must be >= 0")
-        if self.d_model % self.n_heads:
-            raise ValueError(
-                f"Ar2dConfig: d_model ({self.d_model}) must be divisible by n_heads "
-                f"({self.n_heads})"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"Ar2dConfig.dropout must be in [0, 1), got {self.dropout}")
-        if self.height_loss_weight < 0:
-            raise ValueError("Ar2dConfig.height_loss_weight must be >= 0")
+        widths = ("lookahead", "d_feat", "d_model", "n_heads", "ar_layers", "ff_mult")
+        check_head_widths(self, positive=widths, non_negative=("refine_convs",))
+        check_attention(self)  # d_model / n_heads, dropout
+        check_head_widths(self, non_negative=("height_loss_weight",))
 
     @classmethod
     def sizes_from_spec(cls, spec: PolicySpec, stats=None) -> dict:

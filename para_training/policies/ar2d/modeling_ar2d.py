@@ -63,19 +63,15 @@ from torch import nn
 
 from para_ros.core.contract import PolicySpec
 from para_training.policies.ar2d.configuration_ar2d import Ar2dConfig
-from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from para_training.policies.cell_features import CellFeaturePolicy
 from para_training.policies.common import (
-    IGNORE_INDEX,
-    ExportIO,
-    PolicyModel,
+    cell_choice,
     class_losses,
-    class_predictions,
-    fourier_features,
-    normalised_start,
+    heatmap_loss,
+    heatmap_losses,
     sincos_table,
     start_cell,
-    voxel_example_inputs,
-    voxel_volume_io,
+    voxel_outputs,
 )
 from para_training.policies.registry import register
 
@@ -121,46 +117,17 @@ class CrossBlock(nn.Module):
 
 
 @register("ar2d", config=Ar2dConfig, head="voxel_volume")
-class Ar2d(PolicyModel):
+class Ar2d(CellFeaturePolicy):
     def __init__(self, cfg: Ar2dConfig):
         super().__init__()
         self.cfg = cfg
-        T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
-        D, Df = cfg.d_model, cfg.d_feat
-        self.backbone = build_backbone(cfg)  # frozen when cfg.freeze_backbone
-        C = self.backbone.num_features
-        self.n_prefix = self.backbone.num_prefix_tokens
-        self.patch_hw = tuple(self.backbone.patch_embed.grid_size)  # (Hp, Wp)
-        Hp, Wp = self.patch_hw
-
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
-        self.register_buffer(
-            "height_range", torch.tensor([cfg.height_min, cfg.height_max]), persistent=False
-        )
-        self.register_buffer(
-            "gripper_range", torch.tensor([cfg.gripper_min, cfg.gripper_max]), persistent=False
-        )
-        self.start_dims = 4 if cfg.gripper_input else 3
-
+        T, Z, Hg, Wg, D = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width, cfg.d_model
+        C = self.init_backbone(cfg)  # backbone (frozen when cfg.freeze_backbone), pixel_*
+        self.init_start_ranges(cfg)  # height_range, gripper_range, start_dims
         # refine: patch tokens -> per-cell features F
-        self.feat_proj = nn.Conv2d(C, Df, kernel_size=1)
-        layers: list[nn.Module] = []
-        for _ in range(cfg.refine_convs):
-            layers += [nn.Conv2d(Df, Df, kernel_size=3, padding=1), nn.GELU()]
-        self.refine = nn.Sequential(*layers)
-        self.cell_y_emb = nn.Parameter(torch.zeros(1, Df, Hg, 1))  # learned y embedding
-        self.cell_x_emb = nn.Parameter(torch.zeros(1, Df, 1, Wg))  # learned x embedding
-
+        self.init_cell_features(C, cfg)
         # memory: image tokens + the start-keypoint token
-        self.mem_proj = nn.Linear(C, D)
-        self.mem_y_emb = nn.Parameter(torch.zeros(1, Hp, 1, D))
-        self.mem_x_emb = nn.Parameter(torch.zeros(1, 1, Wp, D))
-        self.n_start_freq = 8
-        self.start_proj = nn.Sequential(
-            nn.Linear(self.start_dims * 2 * self.n_start_freq, D), nn.GELU(), nn.Linear(D, D)
-        )
-        self.start_token_emb = nn.Parameter(torch.zeros(1, 1, D))  # learned "this is the EEF"
+        self.init_memory(C, D)
         self.mem_norm = nn.LayerNorm(D)
 
         # AR step tokens: fixed sin/cos step encoding + the previous step's voxel
@@ -174,12 +141,9 @@ class Ar2d(PolicyModel):
         )
         self.out_norm = nn.LayerNorm(D)
 
-        # 7-DoF heads of a step token
-        self.key_out = nn.Linear(D, Df)
-        self.temperature = nn.Parameter(torch.zeros(()))  # logits scale = exp(temperature)
-        self.height_out = nn.Linear(D, Z)
-        self.gripper_out = nn.Linear(D, cfg.gripper_bins)
-        self.rotation_out = nn.Linear(D, cfg.rotation_classes)
+        # 7-DoF heads of a step token: key_out, temperature, height_out, gripper_out,
+        # rotation_out
+        self.init_step_heads(cfg, height_bins=Z)
         for p in (
             self.cell_y_emb,
             self.cell_x_emb,
@@ -206,7 +170,7 @@ class Ar2d(PolicyModel):
             x = block(x, kv)  # (B, L, D)
         h = self.out_norm(x)  # (B, L, D)
         keys = self.key_out(h)  # (B, L, Df)
-        scale = torch.exp(self.temperature) / math.sqrt(self.cfg.d_feat)
+        scale = self.key_scale()  # ()
         heat = torch.einsum("bld,bdyx->blyx", keys, feat) * scale  # (B, L, Hg, Wg)
         return {
             "heatmap_logits": heat,
@@ -225,28 +189,12 @@ class Ar2d(PolicyModel):
         gripper command being executed when `gripper_input`; teacher (B, T, 3) int64 target
         voxels (z, y, x) in training (teacher forcing), None for greedy decoding -> logits."""
         cfg = self.cfg
-        B = image.shape[0]
         T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
-        Hp, Wp = self.patch_hw
-        x = image.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
-        x = (x - self.pixel_mean) / self.pixel_std  # (B, 3, H, W)
-        tokens = self.backbone.forward_features(x)  # (B, prefix + Hp*Wp, C)
-        patches = tokens[:, self.n_prefix :]  # (B, Hp*Wp, C)
-
-        # cell features F
-        pmap = patches.transpose(1, 2).reshape(B, -1, Hp, Wp)  # (B, C, Hp, Wp)
-        feat = self.feat_proj(pmap)  # (B, Df, Hp, Wp)
-        up = dict(size=(Hg, Wg), mode="bilinear", align_corners=False)
-        feat = F.interpolate(feat, **up)  # (B, Df, Hg, Wg)
-        feat = feat + self.refine(feat)  # (B, Df, Hg, Wg)
-        feat = feat + self.cell_y_emb + self.cell_x_emb  # (B, Df, Hg, Wg)
+        patches = self.patch_tokens(image)  # (B, Hp*Wp, C)
+        feat = self.cell_features(patches)  # (B, Df, Hg, Wg) cell features F
 
         # memory: image tokens + start token; its keys/values once for every step
-        mem = self.mem_proj(patches).view(B, Hp, Wp, -1)  # (B, Hp, Wp, D)
-        mem = (mem + self.mem_y_emb + self.mem_x_emb).reshape(B, Hp * Wp, -1)  # (B, P, D)
-        start_n = normalised_start(start, cfg, self.height_range, self.gripper_range)  # (B, 3|4)
-        start_tok = self.start_proj(fourier_features(start_n, self.n_start_freq))  # (B, D)
-        start_tok = start_tok[:, None] + self.start_token_emb  # (B, 1, D)
+        mem, start_tok = self.memory_tokens(patches, start)  # (B, P, D), (B, 1, D)
         memory = self.mem_norm(torch.cat([mem, start_tok], dim=1))  # (B, P + 1, D)
         kvs = [block.memory_kv(memory) for block in self.blocks]  # (B, h, P + 1, hd) pairs
 
@@ -278,57 +226,25 @@ class Ar2d(PolicyModel):
         teacher = batch["voxel"]  # (B, T, 3) (z, y, x)
         return (*inputs, teacher.to(device) if device is not None else teacher)
 
-    # -- registry interface (policies.common.PolicyModel) ----------------------------------
+    # -- registry interface (policies.common.PolicyModel; export_io, example_inputs:
+    # CellFeaturePolicy's voxel_volume graph) ------------------------------------------------
     def compute_loss(self, out: dict, batch: dict, spec: PolicySpec, train_cfg) -> dict:
-        Wg = spec.grid.width
-        heat = out["heatmap_logits"].flatten(2)  # (B, T, Hg*Wg)
-        vox = batch["voxel"]  # (B, T, 3) (z, y, x)
-        cell = vox[..., 1] * Wg + vox[..., 2]  # (B, T)
-        in_view = batch["voxel_index"] != IGNORE_INDEX  # (B, T)
-        if in_view.any():
-            target = torch.where(in_view, cell, torch.full_like(cell, IGNORE_INDEX))  # (B, T)
-            loss_xy = F.cross_entropy(
-                heat.flatten(0, 1), target.flatten(), ignore_index=IGNORE_INDEX
-            )
-        else:
-            loss_xy = heat.sum() * 0.0
-        loss_z = F.cross_entropy(out["height_logits"].flatten(0, 1), vox[..., 0].flatten())
-        loss_g, loss_r = class_losses(out, batch, spec)
-        total = (
-            loss_xy
-            + self.cfg.height_loss_weight * loss_z
-            + train_cfg.gripper_loss_weight * loss_g
-            + train_cfg.rotation_loss_weight * loss_r
+        loss_xy, _cell, _in_view = heatmap_loss(out["heatmap_logits"], batch, spec.grid.width)
+        height_target = batch["voxel"][..., 0]  # (B, T)
+        loss_z = F.cross_entropy(out["height_logits"].flatten(0, 1), height_target.flatten())
+        loss_g, loss_r = class_losses(out, batch, spec)  # (), ()
+        return heatmap_losses(
+            loss_xy, loss_z, loss_g, loss_r, self.cfg.height_loss_weight, train_cfg
         )
-        return {"loss": total, "xy": loss_xy, "z": loss_z, "g": loss_g, "r": loss_r}
 
     def predict(self, out: dict, spec: PolicySpec) -> dict:
         """Graph outputs: per step the argmax cell and height bin (the voxel greedy decoding
         fed to the next step), voxel_prob = p(cell) p(z), bins, logits, heatmap = p(cell)."""
-        heat = out["heatmap_logits"]  # (B, T, Hg, Wg)
-        B, T = heat.shape[0], heat.shape[1]
+        prob, cell, p_cell = cell_choice(out["heatmap_logits"])  # (B, T, Hg*Wg), (B, T) x 2
         Hg, Wg = spec.grid.height, spec.grid.width
-        prob = torch.softmax(heat.reshape(B, T, -1), dim=-1)  # (B, T, Hg*Wg)
-        cell = heat.reshape(B, T, -1).argmax(dim=-1)  # (B, T)
-        p_cell = prob.gather(-1, cell[..., None]).squeeze(-1)  # (B, T)
         height = out["height_logits"]  # (B, T, Z)
         z = height.argmax(dim=-1)  # (B, T)
         p_z = torch.softmax(height, dim=-1).gather(-1, z[..., None]).squeeze(-1)  # (B, T)
         voxel = torch.stack([z, cell // Wg, cell % Wg], dim=-1)  # (B, T, 3)
-        cls = class_predictions(out, spec)
-        return {
-            "voxel": voxel,
-            "voxel_prob": p_cell * p_z,
-            "gripper_bin": cls["gripper_bin"],
-            "rotation_bin": cls["rotation_bin"],
-            "gripper_logits": cls["gripper_logits"],
-            "rotation_logits": cls["rotation_logits"],
-            "heatmap": prob.reshape(B, T, Hg, Wg),
-        }
-
-    def export_io(self, spec: PolicySpec) -> ExportIO:
-        return voxel_volume_io(spec, self.cfg.gripper_bins, self.cfg.rotation_classes)
-
-    @staticmethod
-    def example_inputs(spec: PolicySpec, batch: int, seed: int = 0) -> dict:
-        return voxel_example_inputs(spec, batch, seed)
+        heat = prob.reshape(*cell.shape, Hg, Wg)  # (B, T, Hg, Wg) p(cell)
+        return voxel_outputs(voxel, p_cell * p_z, out, heat, spec)

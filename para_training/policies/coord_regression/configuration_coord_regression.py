@@ -10,22 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from para_ros.core.contract import PolicySpec
-from para_training.policies.common import BackboneConfig
-
-SIZE_FIELDS = frozenset(
-    {
-        "image_height",
-        "image_width",
-        "steps",
-        "gripper_bins",
-        "rotation_classes",
-        "rotation_mode",
-        "gripper_min",
-        "gripper_max",
-        "position_mean",
-        "position_std",
-    }
+from para_training.policies.common import (
+    VOXEL_SIZE_FIELDS,
+    BackboneConfig,
+    check_head_widths,
+    voxel_sizes_from_spec,
 )
+
+# Fields that come from the data (the PolicySpec and the statistics), not from the user: the
+# voxel_volume sizes but the grid and the height bins, and the EEF position statistics.
+NOT_SIZES = {"grid_height", "grid_width", "height_bins", "height_min", "height_max"}
+SIZE_FIELDS = (VOXEL_SIZE_FIELDS - NOT_SIZES) | {"position_mean", "position_std"}
 POOLINGS = ("cls", "mean")
 
 
@@ -62,15 +57,8 @@ class CoordRegressionConfig(BackboneConfig):
     )
 
     def __post_init__(self) -> None:
-        for name in ("image_height", "image_width", "steps", "gripper_bins", "d_model"):
-            if getattr(self, name) <= 0:
-                raise ValueError(
-                    f"CoordRegressionConfig.{name} must be > 0, got {getattr(self, name)}"
-                )
-        if self.rotation_classes <= 0:
-            raise ValueError("CoordRegressionConfig.rotation_classes must be > 0")
-        if self.mlp_layers < 0:
-            raise ValueError("CoordRegressionConfig.mlp_layers must be >= 0")
+        positive = ("image_height", "image_width", "steps", "gripper_bins", "d_model")
+        check_head_widths(self, (*positive, "rotation_classes"), non_negative=("mlp_layers",))
         if self.pooling not in POOLINGS:
             raise ValueError(
                 f"CoordRegressionConfig.pooling must be one of {POOLINGS}, got {self.pooling!r}"
@@ -94,15 +82,9 @@ class CoordRegressionConfig(BackboneConfig):
             raise ValueError(
                 "coord_regression needs the dataset statistics (EEF position mean/std)"
             )
-        return dict(
-            image_height=spec.image.height,
-            image_width=spec.image.width,
-            steps=spec.window.steps,
-            gripper_bins=spec.gripper.n_bins,
-            rotation_classes=spec.rotation.n_classes,
-            rotation_mode=spec.rotation.mode,
-            gripper_min=spec.gripper.min,
-            gripper_max=spec.gripper.max,
-            position_mean=tuple(stats.position_mean),
-            position_std=tuple(stats.position_std),
-        )
+        sizes = {k: v for k, v in voxel_sizes_from_spec(spec).items() if k in SIZE_FIELDS}
+        return {
+            **sizes,
+            "position_mean": tuple(stats.position_mean),
+            "position_std": tuple(stats.position_std),
+        }

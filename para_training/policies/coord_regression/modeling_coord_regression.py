@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from para_ros.core.contract import GraphInputSpec, PolicySpec, TensorSpec
-from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
-from para_training.policies.common import ExportIO, PolicyModel, class_predictions
+from para_training.policies.backbone import ViTPolicy
+from para_training.policies.common import ExportIO, class_losses, class_predictions
 from para_training.policies.coord_regression.configuration_coord_regression import (
     CoordRegressionConfig,
 )
@@ -46,18 +46,14 @@ from para_training.policies.registry import register
 
 
 @register("coord_regression", config=CoordRegressionConfig, head="world_regression")
-class CoordRegression(PolicyModel):
+class CoordRegression(ViTPolicy):
     def __init__(self, cfg: CoordRegressionConfig):
         super().__init__()
         self.cfg = cfg
         T, D = cfg.steps, cfg.d_model
-        self.backbone = build_backbone(cfg)  # frozen when cfg.freeze_backbone
-        C = self.backbone.num_features
-        self.n_prefix = self.backbone.num_prefix_tokens
+        C = self.init_backbone(cfg)  # backbone (frozen when cfg.freeze_backbone), pixel_*
         if cfg.pooling == "cls" and self.n_prefix == 0:
             raise ValueError(f"backbone {cfg.backbone!r} has no CLS token: use pooling=mean")
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
         # dataset statistics (also in the PolicySpec): non-persistent, rebuilt from the config
         self.register_buffer(
             "pos_mean", torch.tensor(cfg.position_mean, dtype=torch.float32), persistent=False
@@ -89,9 +85,7 @@ class CoordRegression(PolicyModel):
         gripper units (with `gripper_input`) -> standardised positions and logits."""
         cfg = self.cfg
         B, T = image.shape[0], cfg.steps
-        x = image.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
-        x = (x - self.pixel_mean) / self.pixel_std  # (B, 3, H, W)
-        tokens = self.backbone.forward_features(x)  # (B, prefix + Hp*Wp, C)
+        tokens = self.image_tokens(image)  # (B, prefix + Hp*Wp, C)
         if cfg.pooling == "cls":
             g = tokens[:, 0]  # (B, C) the CLS token
         else:
@@ -112,15 +106,7 @@ class CoordRegression(PolicyModel):
     def compute_loss(self, out: dict, batch: dict, spec: PolicySpec, train_cfg) -> dict:
         target = (batch["target_pos"].float() - self.pos_mean) / self.pos_std  # (B, T, 3)
         loss_p = F.l1_loss(out["position_norm"], target)
-        loss_g = F.cross_entropy(
-            out["gripper_logits"].flatten(0, 1), batch["gripper_bin"].flatten()
-        )
-        rot = out["rotation_logits"]  # (B, T, R)
-        if spec.rotation.mode == "euler":
-            rot = rot.reshape(*rot.shape[:2], 3, -1)  # (B, T, 3, n)
-            loss_r = F.cross_entropy(rot.flatten(0, 2), batch["rotation_bin"].flatten())
-        else:
-            loss_r = F.cross_entropy(rot.flatten(0, 1), batch["rotation_bin"].flatten())
+        loss_g, loss_r = class_losses(out, batch, spec)  # (), ()
         total = (
             self.cfg.position_loss_weight * loss_p
             + train_cfg.gripper_loss_weight * loss_g

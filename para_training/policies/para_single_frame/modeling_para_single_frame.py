@@ -49,19 +49,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from para_ros.core.contract import PolicySpec
-from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from para_training.policies.cell_features import CellFeaturePolicy, refine_stack
 from para_training.policies.common import (
     IGNORE_INDEX,
-    ExportIO,
-    PolicyModel,
+    cell_choice,
     class_losses,
-    class_predictions,
-    fourier_features,
     gather_cells,
-    normalised_start,
-    start_cell,
-    voxel_example_inputs,
-    voxel_volume_io,
+    heatmap_loss,
+    heatmap_losses,
+    voxel_outputs,
 )
 from para_training.policies.para_single_frame.configuration_para_single_frame import (
     ParaSingleFrameConfig,
@@ -70,39 +66,19 @@ from para_training.policies.registry import register
 
 
 @register("para_single_frame", config=ParaSingleFrameConfig, head="voxel_volume")
-class ParaSingleFrame(PolicyModel):
+class ParaSingleFrame(CellFeaturePolicy):
     def __init__(self, cfg: ParaSingleFrameConfig):
         super().__init__()
         self.cfg = cfg
-        T, Z, Hg, Wg, Df = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width, cfg.d_feat
-        self.backbone = build_backbone(cfg)  # frozen when cfg.freeze_backbone
-        C = self.backbone.num_features
-        self.n_prefix = self.backbone.num_prefix_tokens
-        self.patch_hw = tuple(self.backbone.patch_embed.grid_size)  # (Hp, Wp)
+        T, Z, Df = cfg.steps, cfg.height_bins, cfg.d_feat
+        C = self.init_backbone(cfg)  # backbone (frozen when cfg.freeze_backbone), pixel_*
+        self.init_start_ranges(cfg)  # height_range, gripper_range, start_dims
 
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
-        self.register_buffer(
-            "height_range", torch.tensor([cfg.height_min, cfg.height_max]), persistent=False
-        )
-        self.register_buffer(
-            "gripper_range", torch.tensor([cfg.gripper_min, cfg.gripper_max]), persistent=False
-        )
-        self.start_dims = 4 if cfg.gripper_input else 3
-
-        # patch tokens -> per-cell features F, conditioned on the start keypoint
-        self.feat_proj = nn.Conv2d(C, Df, kernel_size=1)
-        self.cell_y_emb = nn.Parameter(torch.zeros(1, Df, Hg, 1))  # learned y embedding
-        self.cell_x_emb = nn.Parameter(torch.zeros(1, Df, 1, Wg))  # learned x embedding
-        self.start_marker = nn.Parameter(torch.zeros(1, Df, 1, 1))  # marks the EEF cell
-        self.n_start_freq = 8
-        self.start_proj = nn.Sequential(
-            nn.Linear(self.start_dims * 2 * self.n_start_freq, Df), nn.GELU(), nn.Linear(Df, Df)
-        )
-        layers: list[nn.Module] = []
-        for _ in range(cfg.refine_convs):
-            layers += [nn.Conv2d(Df, Df, kernel_size=3, padding=1), nn.GELU()]
-        self.refine = nn.Sequential(*layers)
+        # patch tokens -> per-cell features F, conditioned on the start keypoint: the refine
+        # convolutions come after the start marker and embedding
+        self.init_cell_features(C, cfg, refine=False, marker=True)
+        self.init_start_embedding(Df)  # n_start_freq, start_proj
+        self.refine = refine_stack(Df, cfg.refine_convs)
 
         # 1x1 conv heads: one output set per timestep
         self.heat_out = nn.Conv2d(Df, T, kernel_size=1)
@@ -119,27 +95,10 @@ class ParaSingleFrame(PolicyModel):
         cfg = self.cfg
         B = image.shape[0]
         T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
-        Hp, Wp = self.patch_hw
-        x = image.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
-        x = (x - self.pixel_mean) / self.pixel_std  # (B, 3, H, W)
-        tokens = self.backbone.forward_features(x)  # (B, prefix + Hp*Wp, C)
-        patches = tokens[:, self.n_prefix :]  # (B, Hp*Wp, C)
-
-        pmap = patches.transpose(1, 2).reshape(B, -1, Hp, Wp)  # (B, C, Hp, Wp)
-        feat = self.feat_proj(pmap)  # (B, Df, Hp, Wp)
-        up = dict(size=(Hg, Wg), mode="bilinear", align_corners=False)
-        feat = F.interpolate(feat, **up)  # (B, Df, Hg, Wg)
-        feat = feat + self.cell_y_emb + self.cell_x_emb  # (B, Df, Hg, Wg)
-        ci, cj = start_cell(start, (cfg.image_height, cfg.image_width), (Hg, Wg))  # (B,), (B,)
-        rows = torch.arange(Hg, device=image.device, dtype=ci.dtype)  # (Hg,)
-        cols = torch.arange(Wg, device=image.device, dtype=cj.dtype)  # (Wg,)
-        mark = (rows[None, :, None] == ci[:, None, None]) & (
-            cols[None, None, :] == cj[:, None, None]
-        )  # (B, Hg, Wg)
-        start_n = normalised_start(start, cfg, self.height_range, self.gripper_range)  # (B, 3|4)
-        start_emb = self.start_proj(fourier_features(start_n, self.n_start_freq))  # (B, Df)
-        feat = feat + mark[:, None].to(feat.dtype) * self.start_marker  # (B, Df, Hg, Wg)
-        feat = feat + start_emb[:, :, None, None]  # (B, Df, Hg, Wg)
+        patches = self.patch_tokens(image)  # (B, Hp*Wp, C)
+        feat = self.cell_features(patches, refine=False)  # (B, Df, Hg, Wg)
+        feat = self.mark_start_cell(feat, start)  # (B, Df, Hg, Wg)
+        feat = feat + self.start_embedding(start)[:, :, None, None]  # (B, Df, Hg, Wg)
         feat = feat + self.refine(feat)  # (B, Df, Hg, Wg)
 
         return {
@@ -149,52 +108,33 @@ class ParaSingleFrame(PolicyModel):
             "rotation_map": self.rotation_out(feat).view(B, T, -1, Hg, Wg),  # (B, T, R, Hg, Wg)
         }
 
-    # -- registry interface (policies.common.PolicyModel) ----------------------------------
+    # -- registry interface (policies.common.PolicyModel; export_io, example_inputs:
+    # CellFeaturePolicy's voxel_volume graph) ------------------------------------------------
     def compute_loss(self, out: dict, batch: dict, spec: PolicySpec, train_cfg) -> dict:
-        Wg = spec.grid.width
-        heat = out["heatmap_logits"].flatten(2)  # (B, T, Hg*Wg)
-        vox = batch["voxel"]  # (B, T, 3) (z, y, x), the cell clipped into the grid
-        cell = vox[..., 1] * Wg + vox[..., 2]  # (B, T) the target cell
-        in_view = batch["voxel_index"] != IGNORE_INDEX  # (B, T)
+        loss_xy, cell, in_view = heatmap_loss(out["heatmap_logits"], batch, spec.grid.width)
         if in_view.any():
-            ignore = torch.full_like(cell, IGNORE_INDEX)  # (B, T)
-            loss_xy = F.cross_entropy(
-                heat.flatten(0, 1),
-                torch.where(in_view, cell, ignore).flatten(),
-                ignore_index=IGNORE_INDEX,
-            )
             # teacher forcing: the height bins are read at the target cell
             height = gather_cells(out["height_logits"], cell)  # (B, T, Z)
+            target_z = torch.where(in_view, batch["voxel"][..., 0], IGNORE_INDEX)  # (B, T)
             loss_z = F.cross_entropy(
-                height.flatten(0, 1),
-                torch.where(in_view, vox[..., 0], ignore).flatten(),
-                ignore_index=IGNORE_INDEX,
+                height.flatten(0, 1), target_z.flatten(), ignore_index=IGNORE_INDEX
             )
         else:
-            loss_xy = heat.sum() * 0.0
             loss_z = out["height_logits"].sum() * 0.0
         at_target = {  # teacher forcing: gripper and rotation read at the target cell
             "gripper_logits": gather_cells(out["gripper_map"], cell),  # (B, T, G)
             "rotation_logits": gather_cells(out["rotation_map"], cell),  # (B, T, R)
         }
-        loss_g, loss_r = class_losses(at_target, batch, spec)
-        total = (
-            loss_xy
-            + self.cfg.height_loss_weight * loss_z
-            + train_cfg.gripper_loss_weight * loss_g
-            + train_cfg.rotation_loss_weight * loss_r
+        loss_g, loss_r = class_losses(at_target, batch, spec)  # (), ()
+        return heatmap_losses(
+            loss_xy, loss_z, loss_g, loss_r, self.cfg.height_loss_weight, train_cfg
         )
-        return {"loss": total, "xy": loss_xy, "z": loss_z, "g": loss_g, "r": loss_r}
 
     def predict(self, out: dict, spec: PolicySpec) -> dict:
         """Graph outputs: per step the argmax cell, the height, gripper and rotation read
         there; voxel_prob = p(cell) p(z | cell); heatmap = p(cell)."""
-        heat = out["heatmap_logits"]  # (B, T, Hg, Wg)
-        B, T = heat.shape[0], heat.shape[1]
+        prob, cell, p_cell = cell_choice(out["heatmap_logits"])  # (B, T, Hg*Wg), (B, T) x 2
         Hg, Wg = spec.grid.height, spec.grid.width
-        prob = torch.softmax(heat.reshape(B, T, -1), dim=-1)  # (B, T, Hg*Wg)
-        cell = heat.reshape(B, T, -1).argmax(dim=-1)  # (B, T) the predicted cell
-        p_cell = prob.gather(-1, cell[..., None]).squeeze(-1)  # (B, T)
         height = gather_cells(out["height_logits"], cell)  # (B, T, Z)
         p_z, z = torch.softmax(height, dim=-1).max(dim=-1)  # (B, T), (B, T)
         voxel = torch.stack([z, cell // Wg, cell % Wg], dim=-1)  # (B, T, 3)
@@ -202,20 +142,5 @@ class ParaSingleFrame(PolicyModel):
             "gripper_logits": gather_cells(out["gripper_map"], cell),  # (B, T, G)
             "rotation_logits": gather_cells(out["rotation_map"], cell),  # (B, T, R)
         }
-        cls = class_predictions(at_cell, spec)
-        return {
-            "voxel": voxel,
-            "voxel_prob": p_cell * p_z,
-            "gripper_bin": cls["gripper_bin"],
-            "rotation_bin": cls["rotation_bin"],
-            "gripper_logits": cls["gripper_logits"],
-            "rotation_logits": cls["rotation_logits"],
-            "heatmap": prob.reshape(B, T, Hg, Wg),
-        }
-
-    def export_io(self, spec: PolicySpec) -> ExportIO:
-        return voxel_volume_io(spec, self.cfg.gripper_bins, self.cfg.rotation_classes)
-
-    @staticmethod
-    def example_inputs(spec: PolicySpec, batch: int, seed: int = 0) -> dict:
-        return voxel_example_inputs(spec, batch, seed)
+        heat = prob.reshape(*cell.shape, Hg, Wg)  # (B, T, Hg, Wg) p(cell)
+        return voxel_outputs(voxel, p_cell * p_z, at_cell, heat, spec)

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 
 from para_ros.core.contract import PolicySpec
 from para_training.policies.common import (
+    GRIPPER_INPUT_HELP,
     VOXEL_SIZE_FIELDS,
-    BackboneConfig,
+    VoxelSizes,
+    check_attention,
+    check_head_widths,
     check_voxel_sizes,
     voxel_sizes_from_spec,
 )
@@ -28,24 +31,12 @@ MIN_SPAN = 0.1  # metres: the narrowest workspace axis (a dataset that never mov
 
 
 @dataclass
-class VoxelTokenConfig(BackboneConfig):
+class VoxelTokenConfig(VoxelSizes):
     SIZE_FIELDS = SIZE_FIELDS
 
-    # backbone fields: BackboneConfig (shared by every policy) ------------------------
-    # input / output sizes (from the PolicySpec and the dataset statistics) -----------------
-    image_height: int = 224
-    image_width: int = 224
-    grid_height: int = 56
-    grid_width: int = 56
-    steps: int = 6  # T
-    height_bins: int = 32  # Z
-    gripper_bins: int = 32
-    rotation_classes: int = 48  # pca1d: 48 (seed); euler: 3 x n; kmeans: K
-    rotation_mode: str = "pca1d"
-    height_min: float = 0.0  # world Z range of the height bins, metres
-    height_max: float = 1.0
-    gripper_min: float = -1.0  # gripper command range (normalises the gripper-state input)
-    gripper_max: float = 1.0
+    # backbone fields (BackboneConfig, shared by every policy) and the input / output sizes
+    # from the PolicySpec (VoxelSizes, shared by the voxel_volume policies); from the dataset
+    # statistics: the workspace box --------------------------------------------------------
     workspace_min: tuple[float, ...] = (-0.5, -0.5, 0.0)  # world metres (x, y, z)
     workspace_max: tuple[float, ...] = (0.5, 0.5, 1.0)
     # head ------------------------------------------------------------------------------------
@@ -78,29 +69,14 @@ class VoxelTokenConfig(BackboneConfig):
             "token is their sum)"
         },
     )
-    gripper_input: bool = field(
-        default=False,
-        metadata={
-            "help": "condition on the gripper command being executed (a 4th start-keypoint "
-            "value), as para_dino_kv's gripper_input"
-        },
-    )
+    gripper_input: bool = field(default=False, metadata={"help": GRIPPER_INPUT_HELP})
 
     def __post_init__(self) -> None:
         check_voxel_sizes(self)
         name = type(self).__name__
-        for f in ("d_feat", "d_model", "n_heads", "tf_layers", "ff_mult", "xyz_freqs", "d_pos"):
-            if getattr(self, f) <= 0:
-                raise ValueError(f"{name}.{f} must be > 0, got {getattr(self, f)}")
-        for f in ("refine_convs", "voxel_layers"):
-            if getattr(self, f) < 0:
-                raise ValueError(f"{name}.{f} must be >= 0, got {getattr(self, f)}")
-        if self.d_model % self.n_heads:
-            raise ValueError(
-                f"{name}: d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"{name}.dropout must be in [0, 1), got {self.dropout}")
+        widths = ("d_feat", "d_model", "n_heads", "tf_layers", "ff_mult", "xyz_freqs", "d_pos")
+        check_head_widths(self, positive=widths, non_negative=("refine_convs", "voxel_layers"))
+        check_attention(self)  # d_model / n_heads, dropout
         if not self.xyz_clip > 0:
             raise ValueError(f"{name}.xyz_clip must be > 0, got {self.xyz_clip}")
         if len(self.workspace_min) != 3 or len(self.workspace_max) != 3:

@@ -78,24 +78,17 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from para_ros.core import geometry
 from para_ros.core.contract import GraphInputSpec, PolicySpec, TensorSpec
-from para_training.policies.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from para_training.policies.cell_features import CellFeaturePolicy
 from para_training.policies.common import (
     ExportIO,
-    PolicyModel,
-    class_losses,
     fourier_features,
-    normalised_start,
     sincos_table,
-    start_cell,
-    volume_loss,
+    volume_losses,
     volume_outputs,
-    voxel_example_inputs,
-    voxel_volume_io,
 )
 from para_training.policies.registry import register
 from para_training.policies.voxel_token.configuration_voxel_token import VoxelTokenConfig
@@ -107,7 +100,7 @@ EXTRA_INPUTS = ("camera_K", "T_world_cam", "eef_pos")
 RAY_DZ_MIN = 1e-6
 
 
-class VoxelTokenPolicy(PolicyModel):
+class VoxelTokenPolicy(CellFeaturePolicy):
     """Both variants; `relative` picks the frame of the xyz encoding."""
 
     relative: ClassVar[bool] = False
@@ -118,21 +111,13 @@ class VoxelTokenPolicy(PolicyModel):
         T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
         D, Df = cfg.d_model, cfg.d_feat
         H, W = cfg.image_height, cfg.image_width
-        self.backbone = build_backbone(cfg)  # frozen when cfg.freeze_backbone
-        C = self.backbone.num_features
-        self.n_prefix = self.backbone.num_prefix_tokens
-        self.patch_hw = tuple(self.backbone.patch_embed.grid_size)  # (Hp, Wp)
-        Hp, Wp = self.patch_hw
-
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
+        C = self.init_backbone(cfg)  # backbone (frozen when cfg.freeze_backbone), pixel_*
+        self.init_start_ranges(cfg)  # height_range, gripper_range, start_dims
         # data-derived constants (in the config): non-persistent, rebuilt from it
         hmin, hmax = cfg.height_min, cfg.height_max
         lo = torch.tensor(cfg.workspace_min, dtype=torch.float32)  # (3,)
         hi = torch.tensor(cfg.workspace_max, dtype=torch.float32)  # (3,)
         buffers = {
-            "height_range": torch.tensor([hmin, hmax]),  # (2,)
-            "gripper_range": torch.tensor([cfg.gripper_min, cfg.gripper_max]),  # (2,)
             "ws_centre": (lo + hi) / 2,  # (3,) world metres
             "ws_half": (hi - lo) / 2,  # (3,) metres
             # DESIGN §4 decode: cell centre pixels, height-bin centres
@@ -142,17 +127,9 @@ class VoxelTokenPolicy(PolicyModel):
         }
         for name, value in buffers.items():
             self.register_buffer(name, value.float(), persistent=False)
-        self.start_dims = 4 if cfg.gripper_input else 3
 
-        # refine: patch tokens -> per-cell features F
-        self.feat_proj = nn.Conv2d(C, Df, kernel_size=1)
-        layers: list[nn.Module] = []
-        for _ in range(cfg.refine_convs):
-            layers += [nn.Conv2d(Df, Df, kernel_size=3, padding=1), nn.GELU()]
-        self.refine = nn.Sequential(*layers)
-        self.cell_y_emb = nn.Parameter(torch.zeros(1, Df, Hg, 1))  # learned y embedding
-        self.cell_x_emb = nn.Parameter(torch.zeros(1, Df, 1, Wg))  # learned x embedding
-        self.start_marker = nn.Parameter(torch.zeros(1, Df, 1, 1))  # marks the EEF cell in F
+        # refine: patch tokens -> per-cell features F, with the start marker
+        self.init_cell_features(C, cfg, marker=True)
 
         # xyz encoding of a point: [n, sin/cos octaves] -> MLP -> d_feat
         n_in = 3 * (1 + 2 * cfg.xyz_freqs)
@@ -168,37 +145,16 @@ class VoxelTokenPolicy(PolicyModel):
         )
 
         # memory for cross-attention: image tokens, the start-keypoint token, the EEF token
-        self.mem_proj = nn.Linear(C, D)
-        self.mem_y_emb = nn.Parameter(torch.zeros(1, Hp, 1, D))
-        self.mem_x_emb = nn.Parameter(torch.zeros(1, 1, Wp, D))
-        self.n_start_freq = 8
-        self.start_proj = nn.Sequential(
-            nn.Linear(self.start_dims * 2 * self.n_start_freq, D), nn.GELU(), nn.Linear(D, D)
-        )
-        self.start_token_emb = nn.Parameter(torch.zeros(1, 1, D))  # learned "this is the EEF"
+        self.init_memory(C, D)
         self.eef_proj = nn.Linear(Df, D)  # the EEF's xyz encoding -> a memory token
         self.eef_token_emb = nn.Parameter(torch.zeros(1, 1, D))
 
         # step tokens: fixed sin/cos t encoding (as para_dino_kv's `t_sin`)
         self.register_buffer("t_sin", sincos_table(T, D))  # (T, D)
         self.step_query = nn.Parameter(torch.zeros(1, 1, D))
-        layer = nn.TransformerDecoderLayer(
-            d_model=D,
-            nhead=cfg.n_heads,
-            dim_feedforward=cfg.ff_mult * D,
-            dropout=cfg.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.decoder = nn.TransformerDecoder(layer, num_layers=cfg.tf_layers)
-        self.out_norm = nn.LayerNorm(D)
-
-        # heads
-        self.key_out = nn.Linear(D, Df)
-        self.temperature = nn.Parameter(torch.zeros(()))  # logits scale = exp(temperature)
-        self.gripper_out = nn.Linear(D, cfg.gripper_bins)
-        self.rotation_out = nn.Linear(D, cfg.rotation_classes)
+        self.init_query_decoder(cfg)  # decoder, out_norm
+        # heads: key_out, temperature, gripper_out, rotation_out
+        self.init_step_heads(cfg)
         for p in (
             self.cell_y_emb,
             self.cell_x_emb,
@@ -274,26 +230,9 @@ class VoxelTokenPolicy(PolicyModel):
         cfg = self.cfg
         B = image.shape[0]
         T, Z, Hg, Wg = cfg.steps, cfg.height_bins, cfg.grid_height, cfg.grid_width
-        Hp, Wp = self.patch_hw
-        x = image.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
-        x = (x - self.pixel_mean) / self.pixel_std  # (B, 3, H, W)
-        tokens = self.backbone.forward_features(x)  # (B, prefix + Hp*Wp, C)
-        patches = tokens[:, self.n_prefix :]  # (B, Hp*Wp, C)
-
-        # cell features F
-        pmap = patches.transpose(1, 2).reshape(B, -1, Hp, Wp)  # (B, C, Hp, Wp)
-        feat = self.feat_proj(pmap)  # (B, Df, Hp, Wp)
-        up = dict(size=(Hg, Wg), mode="bilinear", align_corners=False)
-        feat = F.interpolate(feat, **up)  # (B, Df, Hg, Wg)
-        feat = feat + self.refine(feat)  # (B, Df, Hg, Wg)
-        feat = feat + self.cell_y_emb + self.cell_x_emb  # (B, Df, Hg, Wg)
-        ci, cj = start_cell(start, (cfg.image_height, cfg.image_width), (Hg, Wg))  # (B,), (B,)
-        rows = torch.arange(Hg, device=image.device, dtype=ci.dtype)  # (Hg,)
-        cols = torch.arange(Wg, device=image.device, dtype=cj.dtype)  # (Wg,)
-        mark = (rows[None, :, None] == ci[:, None, None]) & (
-            cols[None, None, :] == cj[:, None, None]
-        )  # (B, Hg, Wg)
-        feat = feat + mark[:, None].to(feat.dtype) * self.start_marker  # (B, Df, Hg, Wg)
+        patches = self.patch_tokens(image)  # (B, Hp*Wp, C)
+        feat = self.cell_features(patches)  # (B, Df, Hg, Wg) cell features F
+        feat = self.mark_start_cell(feat, start)  # (B, Df, Hg, Wg)
 
         # voxel tokens: cell feature + xyz encoding of the voxel's world point
         K, T_wc = camera_K.float(), T_world_cam.float()  # (B, 3, 3), (B, 4, 4)
@@ -309,11 +248,7 @@ class VoxelTokenPolicy(PolicyModel):
             vox = vox + mlp(vox)  # (B, Z, Hg, Wg, Df)
 
         # memory: image tokens + start token + EEF token
-        mem = self.mem_proj(patches).view(B, Hp, Wp, -1)  # (B, Hp, Wp, D)
-        mem = (mem + self.mem_y_emb + self.mem_x_emb).reshape(B, Hp * Wp, -1)  # (B, P, D)
-        start_n = normalised_start(start, cfg, self.height_range, self.gripper_range)  # (B, 3|4)
-        start_tok = self.start_proj(fourier_features(start_n, self.n_start_freq))  # (B, D)
-        start_tok = start_tok[:, None] + self.start_token_emb  # (B, 1, D)
+        mem, start_tok = self.memory_tokens(patches, start)  # (B, P, D), (B, 1, D)
         eef_n = (eef - origin) / self.ws_half  # (B, 3) (voxel_rel: 0)
         eef_tok = self.eef_proj(self.encode_xyz(eef_n))[:, None] + self.eef_token_emb  # (B,1,D)
         memory = torch.cat([mem, start_tok, eef_tok], dim=1)  # (B, P + 2, D)
@@ -323,7 +258,7 @@ class VoxelTokenPolicy(PolicyModel):
         steps = self.out_norm(self.decoder(queries, memory))  # (B, T, D)
 
         keys = self.key_out(steps)  # (B, T, Df)
-        scale = torch.exp(self.temperature) / math.sqrt(cfg.d_feat)  # ()
+        scale = self.key_scale()  # ()
         flat = vox.reshape(B, Z * Hg * Wg, -1)  # (B, Z*Hg*Wg, Df)
         volume = (keys @ flat.transpose(1, 2)) * scale  # (B, T, Z*Hg*Wg)
         return {
@@ -334,21 +269,14 @@ class VoxelTokenPolicy(PolicyModel):
 
     # -- registry interface (policies.common.PolicyModel) ----------------------------------
     def compute_loss(self, out: dict, batch: dict, spec: PolicySpec, train_cfg) -> dict:
-        loss_v = volume_loss(out["volume_logits"], batch["voxel_index"])  # ()
-        loss_g, loss_r = class_losses(out, batch, spec)  # (), ()
-        total = (
-            loss_v
-            + train_cfg.gripper_loss_weight * loss_g
-            + train_cfg.rotation_loss_weight * loss_r
-        )
-        return {"loss": total, "v": loss_v, "g": loss_g, "r": loss_r}
+        return volume_losses(out, batch, spec, train_cfg)
 
     def predict(self, out: dict, spec: PolicySpec) -> dict:
         """Graph outputs: argmax voxel (z, y, x), its probability, bins, logits, heatmap."""
         return volume_outputs(out, spec)
 
     def export_io(self, spec: PolicySpec) -> ExportIO:
-        io = voxel_volume_io(spec, self.cfg.gripper_bins, self.cfg.rotation_classes)
+        io = super().export_io(spec)  # the voxel_volume graph: image, start keypoint
         extra = tuple(GraphInputSpec.known(n) for n in EXTRA_INPUTS)
         return ExportIO(
             inputs=(
@@ -365,7 +293,7 @@ class VoxelTokenPolicy(PolicyModel):
         spec's training camera (a default one looking down at the workspace when the spec has
         none) moved by up to 5 cm sideways per sample, and the EEF where the start keypoint
         lifts to with it."""
-        feeds = voxel_example_inputs(spec, batch, seed)
+        feeds = CellFeaturePolicy.example_inputs(spec, batch, seed)  # image, start keypoint
         g = torch.Generator().manual_seed(seed + 1)
         K, T_wc = example_camera(spec)
         Ts = np.repeat(T_wc[None], batch, axis=0)  # (batch, 4, 4)
