@@ -200,8 +200,9 @@ class EndToEnd:
     MISSPELT: tuple[str, str]
 
     @pytest.fixture(scope="class")
-    def run(self, tmp_path_factory, episodes):
-        return train_run(tmp_path_factory.mktemp(self.ARCH), episodes, self.PRESET)
+    @classmethod
+    def run(cls, tmp_path_factory, episodes):
+        return train_run(tmp_path_factory.mktemp(cls.ARCH), episodes, cls.PRESET)
 
     def test_builds_from_its_name_with_the_voxel_volume_outputs(self, episodes):
         check_builds_from_its_name(self.PRESET, episodes)
