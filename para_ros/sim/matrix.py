@@ -270,26 +270,21 @@ def join_tables(paths: list[Path], out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["join"]:
-        ap = argparse.ArgumentParser(prog="para-eval-matrix join")
-        ap.add_argument("tables", nargs="+", help="matrix.json files of complete runs")
+    # subcommands over finished files: name -> (files' help, function(paths, out))
+    tools = {
+        "join": ("matrix.json files of complete runs", join_tables),
+        "merge": ("matrix_shard<i>of<n>.json files", merge_shards),
+    }
+    if argv[:1] and argv[0] in tools:
+        help_, fn = tools[argv[0]]
+        ap = argparse.ArgumentParser(prog=f"para-eval-matrix {argv[0]}")
+        ap.add_argument("files", nargs="+", help=help_)
         ap.add_argument("-o", "--out", required=True)
         a = ap.parse_args(argv[1:])
         try:
-            print(join_tables([Path(p) for p in a.tables], Path(a.out)))
+            print(fn([Path(p) for p in a.files], Path(a.out)))
         except (ValueError, KeyError, FileNotFoundError) as exc:
-            print(f"para-eval-matrix join: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    if argv[:1] == ["merge"]:
-        ap = argparse.ArgumentParser(prog="para-eval-matrix merge")
-        ap.add_argument("shards", nargs="+", help="matrix_shard<i>of<n>.json files")
-        ap.add_argument("-o", "--out", required=True)
-        a = ap.parse_args(argv[1:])
-        try:
-            print(merge_shards([Path(p) for p in a.shards], Path(a.out)))
-        except (ValueError, KeyError, FileNotFoundError) as exc:
-            print(f"para-eval-matrix merge: {exc}", file=sys.stderr)
+            print(f"para-eval-matrix {argv[0]}: {exc}", file=sys.stderr)
             return 2
         return 0
     args = build_parser().parse_args(argv)
