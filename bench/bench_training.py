@@ -1,6 +1,9 @@
-"""Training step time and peak memory (CPU): the tiny preset and the seed's ViT-S at 224.
+"""Training step time and peak memory (CPU): the tiny preset, the 128 px presets of the model
+matrix (para_dino_kv and the voxel-token model, with and without its per-voxel MLP) and the
+seed's ViT-S at 224.
 
 Each configuration runs in its own process so its peak RSS is its own (ru_maxrss).
+python -m bench.run training -k libero128     # the matrix's presets, same run
 """
 
 from __future__ import annotations
@@ -9,11 +12,18 @@ import json
 import subprocess
 import sys
 
-STEPS = {"tiny": 20, "vits224": 5}
-BATCH = {"tiny": 16, "vits224": 4}
+# name -> (preset, model overrides, timed steps, batch)
+CONFIGS = {
+    "tiny": ("tiny", {}, 20, 16),
+    "libero128": ("libero128", {}, 6, 16),
+    "libero128_voxel_abs": ("libero128_voxel_abs", {}, 6, 16),
+    # the voxel-token default before the matrix: a residual per-voxel MLP, 64 wide
+    "libero128_voxel_abs_mlp": ("libero128_voxel_abs", {"voxel_layers": 1, "d_pos": 64}, 6, 16),
+    "vits224": ("vits224", {}, 5, 4),
+}
 
 
-def _child(preset: str) -> dict:
+def _child(name: str) -> dict:
     import resource
     import time
 
@@ -26,21 +36,23 @@ def _child(preset: str) -> dict:
     from para_training.policies.registry import make_model
     from para_training.train import make_spec
 
+    preset, overrides, steps, batch_size = CONFIGS[name]
     torch.set_num_threads(1)
     p = get_preset(preset)
     data = DataConfig(data=["synthetic"], **p["data"])
     hw = (data.image_height, data.image_width)
     eps = make_episodes(12, n_frames=40, image_hw=hw)  # 468 samples: enough batches
-    spec, cfg = make_spec(eps, data, p["model"], log=lambda *_: None, architecture=p.architecture)
+    model_kw = {**p["model"], **overrides}
+    spec, cfg = make_spec(eps, data, model_kw, log=lambda *_: None, architecture=p.architecture)
     model = make_model(p.architecture, cfg)
     ds = ParaWindowDataset(eps, spec, sample_index(eps, list(range(12))))
-    loader = torch.utils.data.DataLoader(ds, batch_size=BATCH[preset], shuffle=True)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
     tcfg = TrainConfig()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     it = iter(loader)
-    for _ in range(STEPS[preset] + 2):
+    for _ in range(steps + 2):
         batch = next(it)
         t0 = time.perf_counter()
         out = model(*model.batch_inputs(batch, spec))
@@ -52,7 +64,8 @@ def _child(preset: str) -> dict:
     t = np.array(times[2:])
     return {
         "preset": preset,
-        "batch": BATCH[preset],
+        "overrides": overrides,
+        "batch": batch_size,
         "image": list(hw),
         "threads": 1,
         "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
@@ -60,15 +73,15 @@ def _child(preset: str) -> dict:
         "step_p90_ms": float(np.percentile(t, 90)),
         "step_min_ms": float(t.min()),
         "n": len(t),
-        "samples_per_s": BATCH[preset] / float(np.median(t)) * 1e3,
+        "samples_per_s": batch_size / float(np.median(t)) * 1e3,
         "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_before_train_MB": rss0 / 1024,
     }
 
 
-def _run(preset: str) -> dict:
+def _run(name: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_training", preset],
+        [sys.executable, "-m", "bench.bench_training", name],
         capture_output=True,
         text=True,
         check=True,
@@ -77,7 +90,7 @@ def _run(preset: str) -> dict:
 
 
 def benchmarks():
-    return [(f"train_step_{p}", lambda p=p: _run(p)) for p in STEPS]
+    return [(f"train_step_{n}", lambda n=n: _run(n)) for n in CONFIGS]
 
 
 if __name__ == "__main__":

@@ -265,6 +265,14 @@ LIBERO128_HEAD = dict(
     d_feat=48, d_model=128, n_heads=4, tf_layers=5, refine_convs=2, gripper_input=True
 )
 
+# The voxel-token models at 128 px: 16 x 32 x 32 voxels per image. Token = cell feature + xyz
+# encoding, no per-voxel MLP (voxel_layers 0, so the encoder's last layer folds into the key)
+# and a 32-wide encoder. `python -m bench.run training -k libero128` (1 thread, batch 16, two
+# other processes on the 2 cores), median step: para_dino_kv 1.05 s, this 1.48 s, the default
+# per-voxel MLP (voxel_layers 1, d_pos 64) 4.47 s, i.e. ~3 h for the matrix's 10 epochs. The
+# cost: appearance and position meet only in the step key's dot product.
+LIBERO128_VOXEL_TOKEN = dict(**LIBERO128_VIT, **LIBERO128_HEAD, voxel_layers=0, d_pos=32)
+
 # name -> overrides of (data, model, train). The model's sizes come from the data config.
 PRESET_TABLE: dict[str, dict] = {
     # CPU tests: 64 px, ViT 96 wide x 2 layers, T=4, Z=8 (RECIPES: learns in ~15 s).
@@ -307,13 +315,13 @@ PRESET_TABLE: dict[str, dict] = {
     "libero128_voxel_abs": {
         "architecture": "voxel_abs",
         "data": LIBERO128_DATA,
-        "model": dict(**LIBERO128_VIT, **LIBERO128_HEAD),
+        "model": LIBERO128_VOXEL_TOKEN,
         "train": LIBERO128_TRAIN,
     },
     "libero128_voxel_rel": {
         "architecture": "voxel_rel",
         "data": LIBERO128_DATA,
-        "model": dict(**LIBERO128_VIT, **LIBERO128_HEAD),
+        "model": LIBERO128_VOXEL_TOKEN,
         "train": LIBERO128_TRAIN,
     },
     "libero128_coord": {

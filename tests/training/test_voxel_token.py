@@ -131,6 +131,49 @@ def test_voxel_rel_is_invariant_to_moving_camera_and_eef_together_sideways(episo
     assert (_logits(absolute, _moved(feeds, side, (0, 0, 0))) - ref_abs).abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("arch", sorted(PRESETS))
+def test_the_summed_token_logits_are_the_dot_products_with_each_voxel_token(arch, episodes):
+    """voxel_layers = 0 (the libero128 presets): the graph folds the encoder's last layer into
+    the key and never builds the tokens; its logits are <key, F(y, x) + E(z, y, x)> of the
+    tokens built explicitly, E the learned `no_point` where the ray misses the plane (the
+    tilted camera has both)."""
+    from para_training.configs import DataConfig, get_preset
+    from para_training.policies.registry import lookup
+    from para_training.train import make_spec
+
+    p = get_preset(PRESETS[arch])
+    data = DataConfig(data=["synthetic"], **p["data"])
+    hp = {**p["model"], "voxel_layers": 0}
+    spec, cfg = make_spec(episodes[:4], data, hp, lambda *_: None, arch)
+    torch.manual_seed(0)
+    model = lookup(arch).build(cfg).eval()
+    with torch.no_grad():  # non-zero no_point and biases: every term counts
+        model.no_point.normal_()
+        model.pos_mlp[-1].bias.normal_()
+    feeds = model.example_inputs(spec, 2, seed=5)
+    K, T = _tilted_camera(spec)
+    feeds["camera_K"][1] = torch.from_numpy(K).float()
+    feeds["T_world_cam"][1] = torch.from_numpy(T).float()
+    got = _logits(model, feeds)  # (B, T, Z, Hg, Wg)
+    with torch.no_grad():  # the explicit tokens, step by step as the docstring draws them
+        patches = model.patch_tokens(feeds["image"])
+        feat = model.mark_start_cell(model.cell_features(patches), feeds["start_keypoint"])
+        points, valid = model.voxel_points(feeds["camera_K"], feeds["T_world_cam"])
+        eef = feeds["eef_pos"]
+        origin = model.origin(eef)
+        n = (points - origin[:, None, None, None]) / model.ws_half
+        E = torch.where(valid[..., None], model.encode_xyz(n), model.no_point)  # (B,Z,Hg,Wg,Df)
+        tokens = feat.permute(0, 2, 3, 1)[:, None] + E  # (B, Z, Hg, Wg, Df)
+        mem, start_tok = model.memory_tokens(patches, feeds["start_keypoint"])
+        eef_tok = model.eef_proj(model.encode_xyz((eef - origin) / model.ws_half))[:, None]
+        memory = torch.cat([mem, start_tok, eef_tok + model.eef_token_emb], dim=1)
+        queries = (model.step_query + model.t_sin[None]).expand(2, -1, -1)
+        keys = model.key_out(model.out_norm(model.decoder(queries, memory)))  # (B, T, Df)
+        want = torch.einsum("btd,bzyxd->btzyx", keys, tokens) * model.key_scale()
+    assert (~valid[1]).any() and valid[1].any() and valid[0].all()
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_training_feeds_the_batchs_camera_and_eef(episodes):
     """The model's inputs from a dataset batch are its graph inputs: K, the camera pose (the
     augmented one, with which the labels were projected) and the EEF of each sample."""
@@ -177,3 +220,24 @@ def test_exports_with_parity_and_runs_in_the_runtime(run, tmp_path, episodes):
 
 def test_the_gripper_state_input_reaches_the_graph(episodes, tmp_path):
     vv.check_gripper_input("tiny_voxel_rel", episodes, tmp_path)
+
+
+@pytest.mark.parametrize("arch", sorted(PRESETS))
+def test_the_summed_token_graph_exports_with_parity(arch, episodes, tmp_path):
+    """voxel_layers = 0 through para-export: argmax agreement 1.0 and float relative errors
+    < 1e-4 between ONNX Runtime and PyTorch (an untrained model: the folded graph, not its
+    quality)."""
+    from para_training import checkpoint as ckpt
+    from para_training.configs import DataConfig, get_preset
+    from para_training.export import export_onnx
+    from para_training.train import make_spec
+
+    p = get_preset(PRESETS[arch])
+    data = DataConfig(data=["synthetic"], **p["data"])
+    hp = {**p["model"], "voxel_layers": 0}
+    spec, _cfg = make_spec(episodes[:4], data, hp, lambda *_: None, arch)
+    torch.manual_seed(0)
+    folder = ckpt.save_checkpoint(tmp_path / "ck", ckpt.build_model(spec), spec)
+    export_onnx(folder, tmp_path / "m.onnx")
+    assert read_spec(tmp_path / "m.onnx").model.hyperparameters["voxel_layers"] == 0
+    vv.check_parity(tmp_path / "m.onnx", folder)

@@ -13,6 +13,7 @@
       E(z, y, x) = MLP([n, sin/cos of n at xyz_freqs octaves])   (B, Z, Hg, Wg, d_feat)
                    (a learned "no point" vector where the ray misses the plane)
     voxel tokens  V(z, y, x) = F(y, x) + E(z, y, x), then voxel_layers residual per-voxel MLPs
+                  (voxel_layers = 0: V is never built; E's last linear layer folds into the key)
     step tokens   T queries (learned + fixed sin/cos t_sin) ──> tf_layers x [self-attn among
                   steps, cross-attn to the memory, FFN] ──> h_t (B, T, d_model)
     volume logits  (B, T, Z, Hg, Wg) = <key(h_t), V(z, y, x)> / sqrt(d_feat) * exp(temperature)
@@ -65,7 +66,10 @@ Loss (as para_dino_kv): volume CE per timestep over the flattened Z*Hg*Wg voxels
 Cost: the tokens are (B, Z, Hg, Wg, d_feat); at the seed's size (Z = 32, 56 x 56) that is 100k
 voxels per image, about 12k multiply-adds each (the two MLPs at d_pos = 64, d_feat = 48).
 Measured there (default head, a 2-layer 96-wide ViT, batch 4, one CPU core): forward + backward
-1.8 s and ~1 GB of activations, i.e. ~250 MB per image in training.
+1.8 s and ~1 GB of activations, i.e. ~250 MB per image in training. With voxel_layers = 0 the
+logits are <key, F> + <W2^T key, g(z, y, x)> + <key, b2> (g the encoder's hidden layer), the
+same numbers without the (B, Z*Hg*Wg, d_feat) tokens: the libero128 presets' choice (their
+step time is in para_training/configs.py).
 
 Both registered names live in this one folder (`policies/voxel_token/`), as the seed's
 `model_voxel_ar.py` held both classes; they share the config and every line but `relative`.
@@ -206,13 +210,39 @@ class VoxelTokenPolicy(CellFeaturePolicy):
             return eef_pos  # (B, 3)
         return self.ws_centre.expand_as(eef_pos)  # (B, 3)
 
-    def encode_xyz(self, n: torch.Tensor) -> torch.Tensor:
-        """n (..., 3) normalised coordinates -> (..., d_feat) encodings."""
+    def xyz_features(self, n: torch.Tensor) -> torch.Tensor:
+        """n (..., 3) normalised coordinates -> (..., n_in) the encoder's input features: the
+        clipped coordinate mapped into [0, 1] and its sin/cos octaves."""
         clip = self.cfg.xyz_clip
         n01 = (n.clamp(-clip, clip) + clip) / (2 * clip)  # (..., 3) in [0, 1]
         flat = n01.reshape(-1, 3)  # (M, 3)
         feats = torch.cat([flat, fourier_features(flat, self.cfg.xyz_freqs)], dim=-1)  # (M, n_in)
-        return self.pos_mlp(feats).reshape(*n.shape[:-1], -1)  # (..., Df)
+        return feats.reshape(*n.shape[:-1], -1)  # (..., n_in)
+
+    def encode_xyz(self, n: torch.Tensor) -> torch.Tensor:
+        """n (..., 3) normalised coordinates -> (..., d_feat) encodings."""
+        return self.pos_mlp(self.xyz_features(n))  # (..., Df)
+
+    def summed_token_logits(
+        self, keys: torch.Tensor, feat: torch.Tensor, n: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
+        """voxel_layers = 0, the token is F(y, x) + E(z, y, x): its unscaled logits
+        <key, F + E> with the encoder's last linear layer (W2, b2) folded into the key,
+        <key, W2 g + b2> = <W2^T key, g> + <key, b2> for the hidden layer g, so the
+        (B, Z*Hg*Wg, d_feat) tokens are never built (the same logits, ~3x less per-voxel work).
+        keys (B, T, Df); feat (B, Df, Hg, Wg); n (B, Z, Hg, Wg, 3); valid (B, Z, Hg, Wg) ->
+        (B, T, Z*Hg*Wg)."""
+        B, T = keys.shape[:2]
+        Z, Hg, Wg = valid.shape[1:]
+        last = self.pos_mlp[-1]  # Linear(d_pos -> Df): W2 (Df, d_pos), b2 (Df,)
+        hidden = self.pos_mlp[:-1](self.xyz_features(n))  # (B, Z, Hg, Wg, d_pos) g
+        k_pos = keys @ last.weight  # (B, T, d_pos) W2^T key
+        pos = k_pos @ hidden.reshape(B, Z * Hg * Wg, -1).transpose(1, 2)  # (B, T, Z*Hg*Wg)
+        pos = pos + (keys @ last.bias)[..., None]  # (B, T, Z*Hg*Wg)
+        miss = (keys @ self.no_point)[..., None]  # (B, T, 1) <key, no_point>
+        pos = torch.where(valid.reshape(B, 1, -1), pos, miss)  # (B, T, Z*Hg*Wg)
+        cell = keys @ feat.reshape(B, feat.shape[1], Hg * Wg)  # (B, T, Hg*Wg) <key, F>
+        return (pos.view(B, T, Z, Hg * Wg) + cell[:, :, None]).view(B, T, -1)  # (B, T, Z*Hg*Wg)
 
     # -------------------------------------------------------------------------------------
     def forward(
@@ -241,11 +271,6 @@ class VoxelTokenPolicy(CellFeaturePolicy):
         origin = self.origin(eef)  # (B, 3)
         n = (points - origin[:, None, None, None]) / self.ws_half  # (B, Z, Hg, Wg, 3)
         n = torch.where(valid[..., None], n, torch.zeros_like(n))  # (B, Z, Hg, Wg, 3)
-        pos = self.encode_xyz(n)  # (B, Z, Hg, Wg, Df)
-        pos = torch.where(valid[..., None], pos, self.no_point)  # (B, Z, Hg, Wg, Df)
-        vox = feat.permute(0, 2, 3, 1)[:, None] + pos  # (B, Z, Hg, Wg, Df)
-        for mlp in self.voxel_mlps:
-            vox = vox + mlp(vox)  # (B, Z, Hg, Wg, Df)
 
         # memory: image tokens + start token + EEF token
         mem, start_tok = self.memory_tokens(patches, start)  # (B, P, D), (B, 1, D)
@@ -259,10 +284,18 @@ class VoxelTokenPolicy(CellFeaturePolicy):
 
         keys = self.key_out(steps)  # (B, T, Df)
         scale = self.key_scale()  # ()
-        flat = vox.reshape(B, Z * Hg * Wg, -1)  # (B, Z*Hg*Wg, Df)
-        volume = (keys @ flat.transpose(1, 2)) * scale  # (B, T, Z*Hg*Wg)
+        if self.voxel_mlps:
+            pos = self.encode_xyz(n)  # (B, Z, Hg, Wg, Df)
+            pos = torch.where(valid[..., None], pos, self.no_point)  # (B, Z, Hg, Wg, Df)
+            vox = feat.permute(0, 2, 3, 1)[:, None] + pos  # (B, Z, Hg, Wg, Df)
+            for mlp in self.voxel_mlps:
+                vox = vox + mlp(vox)  # (B, Z, Hg, Wg, Df)
+            flat = vox.reshape(B, Z * Hg * Wg, -1)  # (B, Z*Hg*Wg, Df)
+            volume = keys @ flat.transpose(1, 2)  # (B, T, Z*Hg*Wg)
+        else:
+            volume = self.summed_token_logits(keys, feat, n, valid)  # (B, T, Z*Hg*Wg)
         return {
-            "volume_logits": volume.view(B, T, Z, Hg, Wg),  # (B, T, Z, Hg, Wg)
+            "volume_logits": (volume * scale).view(B, T, Z, Hg, Wg),  # (B, T, Z, Hg, Wg)
             "gripper_logits": self.gripper_out(steps),  # (B, T, n_grip)
             "rotation_logits": self.rotation_out(steps),  # (B, T, n_rot)
         }
