@@ -202,9 +202,12 @@ def test_the_shipped_model_loads_with_the_default_head():
     not (SHIPPED.is_file() and FIELD.is_dir() and REFERENCE.is_file()),
     reason="shipped model, field data or reference not present",
 )
-def test_the_shipped_model_decodes_bit_identically_to_before():
+def test_the_shipped_model_decodes_as_before():
     """OnnxPolicy.infer on field-data frames equals the outputs recorded with the code before
-    head families existed (tests/data/make_shipped_reference.py, run on commit 045e186)."""
+    head families existed (tests/data/make_shipped_reference.py, run on commit 045e186): the
+    decoded action (voxels, targets, pixels, rotation, gripper, validity) bit for bit; the
+    network's float outputs (confidence, heatmap, start keypoint) to 1e-4 relative, since ORT's
+    fp32 kernels differ in the last bits between CPUs (CI's CPU, without AVX-512: 2.7e-6)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -215,5 +218,10 @@ def test_the_shipped_model_decodes_bit_identically_to_before():
     ref = np.load(REFERENCE)
     got = mod.infer_reference()
     assert tuple(ref["frames"]) == mod.FRAMES
+    floats = ("confidence", "heatmap", "start_keypoint")
+    assert set(got) == set(ref.files) - {"frames"}
     for key, value in got.items():
-        np.testing.assert_array_equal(value, ref[key], err_msg=key)
+        if key in floats:
+            np.testing.assert_allclose(value, ref[key], rtol=1e-4, atol=1e-6, err_msg=key)
+        else:
+            np.testing.assert_array_equal(value, ref[key], err_msg=key)

@@ -30,6 +30,20 @@ def tiny(tmp_path_factory):
     return ck, path
 
 
+def _int8_weight_range(path) -> tuple[int, int]:
+    """(min, max) over the graph's int8 initializers (the quantised weights)."""
+    import onnx
+    from onnx import numpy_helper
+
+    ws = [
+        numpy_helper.to_array(t)
+        for t in onnx.load(str(path)).graph.initializer
+        if t.data_type == onnx.TensorProto.INT8
+    ]
+    assert ws, "no int8 weights"
+    return int(min(w.min() for w in ws)), int(max(w.max() for w in ws))
+
+
 def _ops(path) -> dict[str, int]:
     import onnx
 
@@ -177,12 +191,14 @@ def test_int8_on_the_shipped_model_agrees_on_real_frames(tmp_path):
     fp32 = compare_outputs(spec, fr, ref, onnx_outputs(base, fr))
     assert fp32["voxel_agreement"] == 1.0 and fp32["voxel_prob_rel_err"] < 1e-4
     dyn = quantize_int8(base, tmp_path / "dyn.onnx", "dynamic")
+    assert _int8_weight_range(dyn) == (-64, 64)  # 7-bit: no int16 saturation without VNNI
     rep = compare_outputs(spec, fr, ref, onnx_outputs(dyn, fr))
     assert rep["voxel_agreement"] >= 0.97, rep
     assert rep["gripper_agreement"] >= 0.97 and rep["rotation_agreement"] >= 0.97, rep
     assert rep["target_dist_mm_mean"] < 5.0, rep
     st = quantize_int8(base, tmp_path / "st.onnx", "static", fr.subset(4))
     assert "QuantizeLinear" in _ops(st)
+    assert _int8_weight_range(st) == (-64, 64)
     rep = compare_outputs(spec, fr, ref, onnx_outputs(st, fr))
     assert rep["voxel_agreement"] >= 0.95, rep
 
