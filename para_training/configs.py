@@ -106,6 +106,14 @@ class DataConfig:
     augment_orbit_prob: float = field(
         default=0.5, metadata={"help": "fraction of training samples orbited"}
     )
+    augment_orbit_warp: str = field(
+        default="plane",
+        metadata={
+            "help": "how an orbited image is drawn: plane (the table plane's homography, "
+            "exact on the table) or depth (every pixel moved by its own depth, exact for "
+            "what the camera saw; needs demos with depth, as para-make-demos records)"
+        },
+    )
     augment_plane_z: float = field(
         default=float("nan"),
         metadata={

@@ -199,6 +199,7 @@ def train(
         orbit_deg=data.augment_orbit_deg,
         orbit_prob=data.augment_orbit_prob,
         plane_z=plane_z if data.augment_orbit_deg > 0 else None,
+        orbit_warp=data.augment_orbit_warp,
     )
     train_ds = ParaWindowDataset(episodes, spec, sample_index(episodes, train_ids), augment)
     val_ds = (

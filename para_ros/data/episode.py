@@ -9,6 +9,9 @@ Per frame (N frames):
     gripper      (N,)   float64, gripper command/state in the dataset's units
     joints       (N, J) float64, radians (J may be 0)
     time         (N,)   float64, seconds from the episode start
+    depth        (N, H, W) uint16 or None, the camera's depth image registered to `rgb`:
+                 distance along the optical axis in millimetres, 0 = no reading (REP 118's
+                 16UC1); optional, used by the depth-exact orbit augmentation
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Episode:
     name: str = ""
     language: str = ""
     meta: dict = field(default_factory=dict)
+    depth: Any = None
 
     def __post_init__(self) -> None:
         n = len(self.eef_pos)
@@ -72,6 +76,13 @@ class Episode:
                 f"{norms[k]:.4f}); expected (x, y, z, w) of unit length"
             )
         h, w = self.rgb.shape[1:3]
+        if self.depth is not None and (
+            tuple(self.depth.shape) != (n, h, w) or self.depth.dtype != np.uint16
+        ):
+            raise EpisodeError(
+                f"{where}: depth must be ({n}, {h}, {w}) uint16 millimetres (registered to "
+                f"rgb), got {tuple(self.depth.shape)} {self.depth.dtype}"
+            )
         Ks = np.asarray(self.K, dtype=np.float64).reshape(-1, 3, 3)
         for k in {0, len(Ks) - 1}:  # the first and last intrinsics (most are constant)
             bad = check_intrinsics(Ks[k], w, h)

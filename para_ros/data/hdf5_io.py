@@ -6,6 +6,9 @@ Layout (one file, many demos), as written by `para-make-demos` and `write_hdf5`:
     /data/demo_<k>                attrs: num_samples, init_state (int), fps
         obs/agentview_rgb         (N, H, W, 3) uint8, upright RGB (robosuite renders upside
                                   down; writers flip before storing)
+        obs/agentview_depth       (N, H, W) uint16, optional: depth registered to
+                                  agentview_rgb, along the optical axis, millimetres, 0 = no
+                                  reading (REP 118's 16UC1); written by para-make-demos
         obs/robot0_eef_pos        (N, 3) float64, world, metres
         obs/robot0_eef_quat       (N, 4) float64, (x, y, z, w) as robosuite reports it
         obs/robot0_joint_pos      (N, J) float64, radians
@@ -63,6 +66,14 @@ def write_hdf5(path: str | Path, episodes: list[Episode], env_args: dict | None 
                 compression="lzf",
                 chunks=(1, *ep.image_hw, 3),
             )
+            if ep.depth is not None:
+                depth = obs.create_dataset(
+                    "agentview_depth",
+                    data=np.asarray(ep.depth),
+                    compression="lzf",
+                    chunks=(1, *ep.image_hw),
+                )
+                depth.attrs["units"] = "mm"
             obs.create_dataset("robot0_eef_pos", data=ep.eef_pos)
             obs.create_dataset("robot0_eef_quat", data=ep.eef_quat)
             obs.create_dataset("robot0_joint_pos", data=ep.joints)
@@ -79,6 +90,20 @@ def write_hdf5(path: str | Path, episodes: list[Episode], env_args: dict | None 
             cam.create_dataset("T_world_cam", data=np.asarray(ep.T_world_cam))
             g.create_dataset("timestamps", data=ep.time)
     tmp.replace(path)
+
+
+def _depth(obs, where: str, load: bool):
+    """obs/agentview_depth (uint16 millimetres) or None; refused in other units."""
+    if "agentview_depth" not in obs:
+        return None
+    d = obs["agentview_depth"]
+    units = d.attrs.get("units", "mm")
+    if d.dtype != np.uint16 or units != "mm":
+        raise EpisodeError(
+            f"{where}: obs/agentview_depth is {d.dtype} in {units!r}; expected uint16 "
+            "millimetres (REP 118's 16UC1)"
+        )
+    return np.asarray(d) if load else d
 
 
 def read_hdf5(path: str | Path, load_images: bool = True) -> list[Episode]:
@@ -137,6 +162,7 @@ def read_hdf5(path: str | Path, load_images: bool = True) -> list[Episode]:
                     name=str(g.attrs.get("name", key)),
                     language=str(g.attrs.get("language", language)),
                     meta=meta,
+                    depth=_depth(g["obs"], where, load_images),
                 )
             )
         return out

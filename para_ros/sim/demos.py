@@ -84,11 +84,12 @@ def record_episode(sim, init_state, name: str, recovery_rng=None):
     outcome, observations, actions = run_expert(sim, render=False, on_step=on_step)
     if outcome != "PLACE":
         return outcome, None
-    frames = []
+    frames, depths = [], []
     for st in states:  # re-render only what is kept
         sim.sim.set_state_from_flattened(st)
         sim.sim.forward()
         frames.append(sim.render())
+        depths.append(sim.render_depth_mm())
     acts = np.array(actions)  # (N-1, 8) x y z qx qy qz qw grip
     grip = np.concatenate([acts[:, -1], acts[-1:, -1]])  # command after each frame; hold
     from scipy.spatial.transform import Rotation
@@ -100,6 +101,7 @@ def record_episode(sim, init_state, name: str, recovery_rng=None):
     n = len(observations)
     return outcome, Episode(
         rgb=np.stack(frames),
+        depth=np.stack(depths),
         K=obs0.K,
         T_world_cam=obs0.T_world_cam,
         eef_pos=np.stack([o.eef_pos for o in observations]),

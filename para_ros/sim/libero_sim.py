@@ -271,6 +271,19 @@ class LiberoSim:
         raw = self.sim.render(camera_name="agentview", width=n, height=n)
         return np.ascontiguousarray(raw[::-1])  # MuJoCo renders bottom-up
 
+    def render_depth_mm(self) -> np.ndarray:
+        """(n, n) uint16 depth image of the agentview camera, upright like `render`: the
+        distance along the optical axis (z of the OpenCV optical frame) in millimetres, the
+        16UC1 convention of REP 118; 0 = no reading (beyond 65.535 m). MuJoCo's normalised
+        depth buffer is made metric by robosuite's camera_utils.get_real_depth_map."""
+        from robosuite.utils.camera_utils import get_real_depth_map
+
+        n = self.cfg.image_size
+        _, raw = self.sim.render(camera_name="agentview", width=n, height=n, depth=True)
+        metres = get_real_depth_map(self.sim, raw[::-1])  # (n, n) float
+        mm = np.rint(np.asarray(metres, dtype=np.float64) * 1000.0)
+        return np.where(mm < 65535, mm, 0).astype(np.uint16)
+
     def observe(self, render: bool = True) -> SimObs:
         o = self._obs
         return SimObs(

@@ -25,6 +25,16 @@ the gripper 0.28 m above the table at reset: 6 px at theta = 5 deg, 12 px at 10,
 measured against the projection with the orbited pose). Labels are exact either way: the
 targets and the start keypoint are projected with the orbited pose.
 tests/sim/test_augment_render.py compares the warp with MuJoCo rendering the orbited camera.
+
+With the depth image of the frame (demos from para-make-demos record it), the orbit is drawn
+exactly instead (`orbit_warp="depth"`, `depth_warp`): every pixel is back-projected with its
+depth, moved into the new camera and splatted there with a z-buffer (to the four pixels around
+it, so a surface seen slightly larger leaves no cracks); the new depth map's holes (what the old
+camera could not see: disocclusions) take the farthest depth around them, up to 3 px; then every
+new pixel is back-projected with that depth and its colour read from the old image (bilinear),
+unless the old camera saw something in front of that point (then it stays black: no ghost of
+the occluder). So the gripper, the bowl and the table each move by their own parallax; what the
+old camera never saw is black, like the border.
 """
 
 from __future__ import annotations
@@ -32,6 +42,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+ORBIT_WARPS = ("plane", "depth")
+DEPTH_HOLE_FILL_PX = 3  # disocclusions up to this wide take the background next to them
+OCCLUSION_TOLERANCE = 0.03  # relative depth step tolerated before a point counts as hidden
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,8 @@ class AugmentConfig:
     0 turns it off. orbit_deg: largest camera orbit (degrees, theta uniform in [0, orbit_deg],
     azimuth uniform) about the optical axis' point on the plane z = plane_z (metres, world);
     0 turns it off. orbit_prob: fraction of samples orbited. An orbit and a rotation drawn for
-    the same sample are composed into one warp."""
+    the same sample are composed into one warp. orbit_warp: "plane" (the table plane's
+    homography) or "depth" (exact for every visible surface; needs each frame's depth)."""
 
     rotation_deg: float = 0.0
     rotation_prob: float = 0.5
@@ -50,8 +65,14 @@ class AugmentConfig:
     orbit_deg: float = 0.0
     orbit_prob: float = 0.5
     plane_z: float | None = None
+    orbit_warp: str = "plane"
 
     def __post_init__(self) -> None:
+        if self.orbit_warp not in ORBIT_WARPS:
+            raise ValueError(
+                f"augment orbit_warp must be one of {', '.join(ORBIT_WARPS)}, got "
+                f"{self.orbit_warp!r}"
+            )
         if not 0.0 <= self.rotation_deg < 60.0:
             raise ValueError(f"augment rotation_deg must be in [0, 60), got {self.rotation_deg}")
         if not 0.0 <= self.rotation_prob <= 1.0:
@@ -68,6 +89,10 @@ class AugmentConfig:
     @property
     def active(self) -> bool:
         return self.rotation_deg > 0 or self.color > 0 or self.orbit_deg > 0
+
+    @property
+    def needs_depth(self) -> bool:
+        return self.orbit_deg > 0 and self.orbit_warp == "depth"
 
 
 def random_rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
@@ -104,6 +129,77 @@ def warp_image(image: np.ndarray, H: np.ndarray) -> np.ndarray:
     )
 
 
+def _pixel_rays(K: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(h, w, 3) rays K^-1 (u, v, 1) of the pixel centres (continuous coordinates)."""
+    v, u = np.mgrid[0:h, 0:w] + 0.5
+    return np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T
+
+
+def depth_warp(
+    image: np.ndarray,
+    depth_mm: np.ndarray,
+    K: np.ndarray,
+    T_world_cam: np.ndarray,
+    T_world_new: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The image the camera at T_world_new would see, drawn from one RGB-D frame.
+
+    image (h, w, 3) uint8 and depth_mm (h, w) uint16 (optical-axis depth, millimetres, 0 = no
+    reading) of the camera at T_world_cam (4, 4, camera -> world, OpenCV axes); K (3, 3) of
+    both cameras. Returns (image (h, w, 3) uint8, valid (h, w) bool): pixels whose surface
+    the old camera did not see (beyond DEPTH_HOLE_FILL_PX) or that fall outside its image are
+    black and not valid."""
+    import cv2
+    from scipy.ndimage import maximum_filter
+
+    h, w = depth_mm.shape
+    z_old = depth_mm.astype(np.float64) / 1000.0  # (h, w) metres
+    rays = _pixel_rays(K, h, w)  # (h, w, 3)
+    T_new_old = np.linalg.inv(T_world_new) @ T_world_cam  # (4, 4) old camera -> new camera
+    seen = z_old > 0
+    p_new = (rays[seen] * z_old[seen, None]) @ T_new_old[:3, :3].T + T_new_old[:3, 3]  # (M, 3)
+    front = p_new[:, 2] > 1e-6
+    p_new = p_new[front]
+    uv = p_new[:, :2] / p_new[:, 2:] * np.diag(K)[:2] + K[:2, 2]  # (M, 2) continuous
+    # z-buffer splat to the 4 pixels whose centres surround each point
+    zbuf = np.full(h * w, np.inf)
+    base = np.floor(uv - 0.5).astype(np.int64)  # (M, 2)
+    for du, dv in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        iu, iv = base[:, 0] + du, base[:, 1] + dv
+        ok = (iu >= 0) & (iu < w) & (iv >= 0) & (iv < h)
+        np.minimum.at(zbuf, iv[ok] * w + iu[ok], p_new[ok, 2])
+    z_new = zbuf.reshape(h, w)  # (h, w) metres, inf = nothing seen
+    for _ in range(DEPTH_HOLE_FILL_PX):  # disocclusions: the background beside them
+        hole = ~np.isfinite(z_new)
+        if not hole.any():
+            break
+        around = maximum_filter(np.where(hole, -np.inf, z_new), size=3)
+        z_new = np.where(hole & np.isfinite(around), around, z_new)
+    valid = np.isfinite(z_new)
+    # back to the old camera: where each new pixel's surface point was seen
+    p = rays * np.where(valid, z_new, 1.0)[..., None]  # (h, w, 3) new camera
+    T_old_new = np.linalg.inv(T_new_old)
+    q = p @ T_old_new[:3, :3].T + T_old_new[:3, 3]  # (h, w, 3) old camera
+    with np.errstate(divide="ignore", invalid="ignore"):
+        src = q[..., :2] / q[..., 2:] * np.diag(K)[:2] + K[:2, 2]  # (h, w, 2) continuous
+    src = np.where(valid[..., None] & (q[..., 2:] > 1e-6), src, -1e4)
+    # occlusion: a point the old camera saw something in front of was not seen (its colour
+    # there is the occluder's); the tolerance covers the depth step between pixel centres
+    iu = np.clip(np.floor(src[..., 0]).astype(np.int64), 0, w - 1)
+    iv = np.clip(np.floor(src[..., 1]).astype(np.int64), 0, h - 1)
+    z_there = z_old[iv, iu]  # (h, w) metres
+    valid &= (z_there > 0) & (q[..., 2] <= z_there * (1 + OCCLUSION_TOLERANCE) + 0.005)
+    src = (src - 0.5).astype(np.float32)  # OpenCV pixel centres at integers
+    out = cv2.remap(
+        image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+    inside = (src[..., 0] > -0.5) & (src[..., 0] < w - 0.5)
+    inside &= (src[..., 1] > -0.5) & (src[..., 1] < h - 0.5)
+    valid &= inside
+    out[~valid] = 0
+    return out, valid
+
+
 def jitter_color(image: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
     """(h, w, 3) uint8 with brightness, contrast and saturation each scaled by a factor in
     [1 - amount, 1 + amount]."""
@@ -137,12 +233,20 @@ def augment_view(
     cfg: AugmentConfig,
     rng: np.random.Generator,
     tries: int = 4,
+    depth_mm: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(image, T_world_cam) of a randomly orbited and/or rotated camera, or the inputs unchanged.
 
     image (h, w, 3) uint8 at the resolution K describes; keep_in_view (N, 3) world points
     (the current EEF) that must stay inside the new image, else another draw is made
-    (`tries` in all) and then none is applied. Colour jitter applies either way."""
+    (`tries` in all) and then none is applied. Colour jitter applies either way. depth_mm
+    (h, w) uint16: the frame's depth, required when cfg.orbit_warp is "depth" (ValueError
+    otherwise); an orbited sample is then drawn by `depth_warp`."""
+    if cfg.needs_depth and depth_mm is None:
+        raise ValueError(
+            "augment orbit_warp='depth' needs the frame's depth image (obs/agentview_depth, "
+            "recorded by para-make-demos); use orbit_warp='plane' for demos without depth"
+        )
     from para_ros.core.geometry import plane_homography, project
 
     h, w = image.shape[:2]
@@ -161,7 +265,10 @@ def augment_view(
             uv, z = project(keep_in_view, K, T_new)  # (N, 2), (N,)
             inside = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
             if inside.all():
-                image = warp_image(image, H)
+                if orbit and cfg.needs_depth:
+                    image, _ = depth_warp(image, depth_mm, K, T_world_cam, T_new)
+                else:
+                    image = warp_image(image, H)
                 T_out = T_new
                 break
     if cfg.color > 0:

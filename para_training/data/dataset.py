@@ -55,6 +55,16 @@ class ParaWindowDataset(Dataset):
         its random draws come from torch's RNG, so a seeded run is reproducible."""
         self.episodes = episodes
         self.augment = augment if augment is not None and augment.active else None
+        if self.augment is not None and self.augment.needs_depth:
+            used = sorted({e for e, _ in index})
+            missing = [episodes[e].name for e in used if episodes[e].depth is None]
+            if missing:
+                raise ValueError(
+                    f"augment orbit_warp='depth' needs a depth image per frame, but "
+                    f"{len(missing)} training episodes have none (first: {missing[0]!r}); "
+                    "demos from para-make-demos record it (obs/agentview_depth), or use "
+                    "--augment_orbit_warp plane"
+                )
         self.spec = spec
         self.codecs = Codecs.from_spec(spec)
         self.index = index
@@ -73,7 +83,16 @@ class ParaWindowDataset(Dataset):
         T_wc = ep.T_world_cam_at(f)
         if self.augment is not None:  # labels below are projected with the rotated camera
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
-            image, T_wc = augment_view(image, K, T_wc, ep.eef_pos[f][None], self.augment, rng)
+            depth = None
+            if self.augment.needs_depth:
+                depth = np.asarray(ep.depth[f])  # (h, w) uint16 mm at the episode's size
+                if depth.shape != hw:  # registered to rgb: resized like it, nearest
+                    import cv2
+
+                    depth = cv2.resize(depth, hw[::-1], interpolation=cv2.INTER_NEAREST)
+            image, T_wc = augment_view(
+                image, K, T_wc, ep.eef_pos[f][None], self.augment, rng, depth_mm=depth
+            )
         future = np.minimum(f + stride * (np.arange(T) + 1), len(ep) - 1)  # (T,)
         tg = encode_targets(
             spec,

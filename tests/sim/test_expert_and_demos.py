@@ -34,6 +34,16 @@ def test_demos_round_trip_through_the_training_reader(tmp_path):
     uv, depth = geometry.project(ep.eef_pos, ep.K_at(0), ep.T_world_cam_at(0))
     assert (depth > 0).all() and geometry.in_image(uv, (64, 64)).all()
     assert np.allclose(np.diff(ep.time), 1 / 20.0)
+    # depth registered to rgb, millimetres: back-projected, a large share of the pixels lies
+    # on LIBERO's table top (z = 0.90 m), and no pixel is without a reading
+    assert ep.depth.shape == (len(ep), 64, 64) and ep.depth.dtype == np.uint16
+    assert (ep.depth > 0).all()
+    v, u = np.mgrid[0:64, 0:64] + 0.5
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ geometry.inverse_intrinsics(ep.K_at(0)).T
+    T = ep.T_world_cam_at(0)
+    world = T[:3, 3] + (ep.depth[0] / 1000.0)[..., None] * (rays @ T[:3, :3].T)  # (64, 64, 3)
+    on_table = np.abs(world[..., 2] - 0.90) < 0.01
+    assert on_table.mean() > 0.3, on_table.mean()
 
 
 def test_fresh_layout_demos_record_training_seeds(tmp_path, capsys):

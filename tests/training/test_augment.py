@@ -1,6 +1,7 @@
 """Camera-rotation and orbit augmentation without a renderer: dots drawn at projected world
 points move exactly where the rotated (or, for points on the table plane, the orbited) camera
-projects them, and the dataset's labels follow the image."""
+projects them; with a depth image, dots at any height do; and the dataset's labels follow the
+image."""
 
 from __future__ import annotations
 
@@ -181,7 +182,87 @@ def test_dataset_labels_follow_the_orbited_image(tmp_path, episodes):
     assert changed >= len(index) - 1
 
 
+def _plane_depth_mm(K: np.ndarray, T: np.ndarray, z: float, n: int = 128) -> np.ndarray:
+    """(n, n) uint16 optical-axis depth of the plane at height z seen by the camera T."""
+    v, u = np.mgrid[0:n, 0:n] + 0.5
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T  # (n, n, 3) camera
+    world_dirs = rays @ T[:3, :3].T  # (n, n, 3)
+    t = (z - T[2, 3]) / world_dirs[..., 2]  # ray parameter = optical-axis depth (rays z = 1)
+    return np.rint(t * 1000.0).astype(np.uint16)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_depth_warp_moves_dots_at_any_height_where_the_orbited_camera_sees_them(seed):
+    """Dots 0, 10 and 20 cm above the table, each with its own depth: the depth warp puts them
+    where the orbited camera projects them (to half a pixel), where the table
+    plane's homography is off by their parallax."""
+    rng = np.random.default_rng(seed)
+    K, T, _ = _tilted_camera()
+    grid = np.stack(np.meshgrid([-0.15, 0.15], [-0.15, 0.0, 0.15]), -1).reshape(-1, 2)  # (6, 2)
+    heights = np.array([0.0, 0.1, 0.2, 0.2, 0.1, 0.0])
+    pts = np.c_[grid + rng.uniform(-0.01, 0.01, (6, 2)), 0.9 + heights]  # (6, 3) world
+    uv0, z0 = geometry.project(pts, K, T)
+    img = _dots(uv0)
+    depth = _plane_depth_mm(K, T, 0.9)
+    for (u, v), z in zip(uv0, z0, strict=True):  # each dot a small patch at its own depth
+        i, j = int(np.floor(v)), int(np.floor(u))
+        depth[i - 1 : i + 2, j - 1 : j + 2] = round(z * 1000)
+    T1 = augment.random_orbit(rng, T, 15.0, 0.9)
+    warped, valid = augment.depth_warp(img, depth, K, T, T1)
+    assert valid.mean() > 0.7  # the rest: outside the original image
+    # each drawn dot's centre (a pixel centre) at its depth, seen by the orbited camera
+    drawn = np.floor(uv0) + 0.5  # (6, 2)
+    rays = np.c_[drawn, np.ones(6)] @ np.linalg.inv(K).T  # (6, 3) camera, z = 1
+    seen = T[:3, 3] + (rays * (np.rint(z0 * 1000) / 1000)[:, None]) @ T[:3, :3].T  # (6, 3)
+    uv1, _ = geometry.project(seen, K, T1)
+    gaps = np.linalg.norm(uv1[:, None] - uv1[None], axis=-1) + 99 * np.eye(6)
+    assert gaps.min() > 12  # each centroid window (11 px) holds one dot
+    H = geometry.plane_homography(K, T, T1, 0.9)
+    plane = augment.warp_image(img, H)
+    for k, after in enumerate(uv1):
+        # within half a pixel: bilinear resampling blurs the 3 px dot's edges
+        np.testing.assert_allclose(_centroid(warped, after), after, atol=0.5)
+        if heights[k] == 0.2 and np.linalg.norm(T1[:3, 2] - T[:3, 2]) > np.radians(5):
+            assert np.linalg.norm(_centroid(plane, after, r=8) - after) > 1.5
+
+
+def test_depth_warp_of_the_same_camera_is_the_identity():
+    K, T, _ = _tilted_camera()
+    img = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    out, valid = augment.depth_warp(img, _plane_depth_mm(K, T, 0.9), K, T, T)
+    assert valid.all()
+    assert np.abs(out.astype(int) - img).max() <= 1
+
+
+def test_depth_warp_leaves_what_the_camera_never_saw_black():
+    """No depth reading (0) anywhere: nothing can be drawn, every pixel is black and invalid."""
+    K, T, _ = _tilted_camera()
+    img = np.full((128, 128, 3), 200, np.uint8)
+    out, valid = augment.depth_warp(img, np.zeros((128, 128), np.uint16), K, T, T)
+    assert not valid.any() and not out.any()
+
+
+def test_depth_orbit_needs_depth(tmp_path, episodes):
+    from para_training.data.dataset import ParaWindowDataset, sample_index
+    from para_training.train import make_spec
+    from tests.conftest import tiny_configs
+
+    K, T, _ = _tilted_camera()
+    cfg = augment.AugmentConfig(orbit_deg=10.0, orbit_prob=1.0, plane_z=0.9, orbit_warp="depth")
+    img = np.zeros((128, 128, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="depth image"):
+        augment.augment_view(img, K, T, np.array([[0.0, 0.0, 0.95]]), cfg, rng)
+    data, hparams, _ = tiny_configs(tmp_path, epochs=1)
+    spec, _ = make_spec(episodes, data, hparams, log=lambda *_: None)
+    assert episodes[0].depth is None
+    with pytest.raises(ValueError, match="training episodes have none"):
+        ParaWindowDataset(episodes, spec, sample_index(episodes, [0]), cfg)
+
+
 def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="orbit_warp"):
+        augment.AugmentConfig(orbit_warp="mesh")
     with pytest.raises(ValueError, match="rotation_deg"):
         augment.AugmentConfig(rotation_deg=-1.0)
     with pytest.raises(ValueError, match="color"):

@@ -36,6 +36,25 @@ def test_hdf5_round_trip(tmp_path, episodes):
         _same(a, b)
 
 
+def test_hdf5_depth_round_trip_and_wrong_units_refused(tmp_path, episodes):
+    import h5py
+
+    ep = episodes[0]
+    depth = np.random.default_rng(0).integers(1, 3000, (len(ep), *ep.image_hw), dtype=np.uint16)
+    with_depth = dataclasses.replace(ep, depth=depth)
+    path = tmp_path / "demos.hdf5"
+    hdf5_io.write_hdf5(path, [with_depth, episodes[1]])
+    back = load_episodes(path)
+    assert np.array_equal(back[0].depth, depth) and back[1].depth is None
+    with h5py.File(path, "a") as f:  # depth in metres, as float32: refused, not misread
+        del f["data/demo_0/obs/agentview_depth"]
+        f["data/demo_0/obs"].create_dataset("agentview_depth", data=depth / 1000.0)
+    with pytest.raises(EpisodeError, match="expected uint16 millimetres"):
+        load_episodes(path)
+    with pytest.raises(EpisodeError, match="depth must be"):
+        dataclasses.replace(ep, depth=depth[:, :-1])
+
+
 @pytest.mark.parametrize("suffix", [".mcap", ".db3"])
 def test_rosbag_round_trip(tmp_path, episodes, suffix):
     bag = rosbag_io.write_bag(tmp_path / f"ep{suffix}", episodes[0])
