@@ -227,7 +227,10 @@ def test_timed_replay_into_live_node(bags, exported, tmp_path, ros_env):
     )
     try:
         time.sleep(3.0)  # the node is up before the first image
-        res = replay(bags["mcap"], tmp_path / "timed", rate=1.0)
+        # half speed (10 images/s): every image must be answered. At full speed (20/s) a
+        # loaded 2-core machine (training beside the suite) dropped 6 of 40, which is the
+        # node's newest-frame policy working as designed (tests/test_policy_node_overload.py)
+        res = replay(bags["mcap"], tmp_path / "timed", rate=0.5)
         assert node.poll() is None, (tmp_path / "node.log").read_text()
     finally:
         node.terminate()
