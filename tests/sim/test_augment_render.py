@@ -67,6 +67,24 @@ def render_depth_m(sim, T: np.ndarray) -> np.ndarray:
     return sim.render_depth_mm() / 1000.0
 
 
+def orbited_view(sim, obs, theta_phi):
+    """The camera of `obs` orbited by (theta, phi) degrees about its axis' point at the bowl's
+    height (the sim's own pivot): (pivot_z, T1 (4, 4), MuJoCo's render (n, n, 3) float64, the
+    world point (n, n, 3) each of its pixels sees, from its depth render)."""
+    pivot_z = float(sim._obs[f"{sim.object_name}_pos"][2])
+    T0 = obs.T_world_cam
+    T1 = geometry.orbit_pose(T0, geometry.axis_plane_point(T0, pivot_z), *np.radians(theta_phi))
+    try:
+        rerender = render_with_pose(sim, T1).astype(np.float64)
+        depth = render_depth_m(sim, T1)
+    finally:
+        sim._apply_camera()
+    n = obs.image.shape[0]
+    v, u = np.mgrid[0:n, 0:n] + 0.5  # pixel centres, continuous coordinates
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ geometry.inverse_intrinsics(obs.K).T
+    return pivot_z, T1, rerender, T1[:3, 3] + depth[..., None] * (rays @ T1[:3, :3].T)
+
+
 @pytest.mark.parametrize("theta_phi", [(6.0, 0.0), (10.0, 90.0), (15.0, 225.0)])
 def test_orbit_warp_follows_the_renderer_on_the_table(sim, theta_phi):
     """The table-plane homography sends each table pixel of the original camera to where
@@ -77,17 +95,9 @@ def test_orbit_warp_follows_the_renderer_on_the_table(sim, theta_phi):
     and reflections change with the view, which no warp of one image can show.)"""
     obs = sim.reset(0)
     K, T0 = obs.K, obs.T_world_cam
-    pivot_z = float(sim._obs[f"{sim.object_name}_pos"][2])  # the sim's own orbit pivot height
-    T1 = geometry.orbit_pose(T0, geometry.axis_plane_point(T0, pivot_z), *np.radians(theta_phi))
-    try:
-        rerender = render_with_pose(sim, T1).astype(np.float64)
-        depth = render_depth_m(sim, T1)
-    finally:
-        sim._apply_camera()
+    pivot_z, T1, rerender, world = orbited_view(sim, obs, theta_phi)
     n = obs.image.shape[0]
     v, u = np.mgrid[0:n, 0:n] + 0.5  # pixel centres, continuous coordinates
-    rays = np.stack([u, v, np.ones_like(u)], -1) @ geometry.inverse_intrinsics(K).T  # (n, n, 3)
-    world = T1[:3, 3] + depth[..., None] * (rays @ T1[:3, :3].T)  # (n, n, 3) seen points
     table_z = float(np.median(world[..., 2][np.abs(world[..., 2] - pivot_z) < 0.02]))
     table = np.abs(world[..., 2] - table_z) < 0.002  # (n, n) pixels that see the table top
     assert table.mean() > 0.15
@@ -130,21 +140,11 @@ def test_depth_orbit_warp_draws_the_arm_where_the_renderer_does(sim, theta_phi):
     seen = depth0[v0 - 10 : v0 + 11, u0 - 10 : u0 + 11] / 1000.0
     assert z - 0.08 < float(seen.min()) < z + 0.01, (seen.min(), z)
     assert float(np.median(seen)) > z + 0.2  # and mostly the table below
-    plane_z = float(sim._obs[f"{sim.object_name}_pos"][2])
-    T1 = geometry.orbit_pose(T0, geometry.axis_plane_point(T0, plane_z), *np.radians(theta_phi))
-    try:
-        rerender = render_with_pose(sim, T1).astype(np.float64)
-        depth1 = render_depth_m(sim, T1)
-    finally:
-        sim._apply_camera()
+    plane_z, T1, rerender, world = orbited_view(sim, obs, theta_phi)
     warped, valid = augment.depth_warp(obs.image, depth0, K, T0, T1)
     H = geometry.plane_homography(K, T0, T1, plane_z)
     plane = augment.warp_image(obs.image, H).astype(np.float64)
     valid &= augment.warp_image(np.full(obs.image.shape, 255, np.uint8), H)[..., 0] == 255
-    n = obs.image.shape[0]
-    v, u = np.mgrid[0:n, 0:n] + 0.5
-    rays = np.stack([u, v, np.ones_like(u)], -1) @ geometry.inverse_intrinsics(K).T
-    world = T1[:3, 3] + depth1[..., None] * (rays @ T1[:3, :3].T)  # (n, n, 3) seen points
     high = valid & (world[..., 2] > plane_z + 0.05) & (world[..., 2] < 1.5)
     assert high.mean() > 0.05
 
