@@ -21,6 +21,9 @@ shift $(( $# > 2 ? 2 : $# ))
 read -r -a ARCHS <<< "${*:-para_dino_kv single_frame ar2d coord voxel_abs voxel_rel}"
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 PY=.venv/bin/python
+# The matrix's measured rows used the table-plane orbit warp (the libero128 presets before
+# issue 14's change 4 made it per-pixel depth); kept so that every cell has the same recipe.
+ORBIT_WARP=${ORBIT_WARP:-plane}
 EVAL=(--image-size 128 --max-steps 200)
 if [ "${SPLIT:-}" = left ]; then
   DEMOS=${DEMOS:-runs/default/position}
@@ -47,7 +50,7 @@ for a in "${ARCHS[@]}"; do
   if [ ! -f "$MODELS/$a.onnx" ]; then
     $PY -m para_training.train "${FILES[@]}" --rotation_basis "$DEMOS/rotation_basis.json" \
       --preset "$preset" --output_dir "$d" --run_name run --epochs "$EPOCHS" --threads 1 \
-      --no-progress > "$d.train.log" 2>&1
+      --augment_orbit_warp "$ORBIT_WARP" --no-progress > "$d.train.log" 2>&1
     $PY -m para_training.export "$d/run/best" -o "$MODELS/$a.onnx" --model-id "matrix_$a" \
       --execute-step 1 > "$d.export.log" 2>&1
   fi
