@@ -131,8 +131,10 @@ def warp_image(image: np.ndarray, H: np.ndarray) -> np.ndarray:
 
 def _pixel_rays(K: np.ndarray, h: int, w: int) -> np.ndarray:
     """(h, w, 3) rays K^-1 (u, v, 1) of the pixel centres (continuous coordinates)."""
+    from para_ros.core.geometry import inverse_intrinsics
+
     v, u = np.mgrid[0:h, 0:w] + 0.5
-    return np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T
+    return np.stack([u, v, np.ones_like(u)], -1) @ inverse_intrinsics(K).T
 
 
 def depth_warp(
@@ -155,7 +157,9 @@ def depth_warp(
     h, w = depth_mm.shape
     z_old = depth_mm.astype(np.float64) / 1000.0  # (h, w) metres
     rays = _pixel_rays(K, h, w)  # (h, w, 3)
-    T_new_old = np.linalg.inv(T_world_new) @ T_world_cam  # (4, 4) old camera -> new camera
+    from para_ros.core.geometry import invert_pose
+
+    T_new_old = invert_pose(T_world_new) @ T_world_cam  # (4, 4) old camera -> new camera
     seen = z_old > 0
     p_new = (rays[seen] * z_old[seen, None]) @ T_new_old[:3, :3].T + T_new_old[:3, 3]  # (M, 3)
     front = p_new[:, 2] > 1e-6
@@ -178,7 +182,7 @@ def depth_warp(
     valid = np.isfinite(z_new)
     # back to the old camera: where each new pixel's surface point was seen
     p = rays * np.where(valid, z_new, 1.0)[..., None]  # (h, w, 3) new camera
-    T_old_new = np.linalg.inv(T_new_old)
+    T_old_new = invert_pose(T_new_old)
     q = p @ T_old_new[:3, :3].T + T_old_new[:3, 3]  # (h, w, 3) old camera
     with np.errstate(divide="ignore", invalid="ignore"):
         src = q[..., :2] / q[..., 2:] * np.diag(K)[:2] + K[:2, 2]  # (h, w, 2) continuous
