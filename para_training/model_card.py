@@ -170,6 +170,31 @@ def matrix_lines(matrix_json: Path) -> list[str]:
     ]
 
 
+def _augmentation_line(data: dict) -> str:
+    """The card's line for the training-sample augmentation of a DataConfig dict."""
+    parts = []
+    if data.get("augment_orbit_deg"):
+        how = (
+            "each pixel moved by the demo's depth"
+            if data.get("augment_orbit_warp") == "depth"
+            else "the table plane's homography"
+        )
+        parts.append(
+            f"camera orbited about the table point it looks at by up to "
+            f"{data['augment_orbit_deg']:g} deg on {data['augment_orbit_prob']:.0%} of samples "
+            f"(image redrawn by {how}, labels re-projected exactly)"
+        )
+    if data.get("augment_rotation_deg"):
+        parts.append(
+            f"camera rotated about its centre by up to {data['augment_rotation_deg']:g} deg on "
+            f"{data['augment_rotation_prob']:.0%} of samples (image warped by K R K^-1, labels "
+            "re-projected)"
+        )
+    if data.get("augment_color"):
+        parts.append(f"colour jitter {data['augment_color']:g}")
+    return "- augmentation (training samples): " + ("; ".join(parts) if parts else "none")
+
+
 def render_markdown(c: dict) -> str:
     t = c["tracks"]
     main = t.get("in_distribution") or next(iter(t.values()))
@@ -246,14 +271,7 @@ def render_markdown(c: dict) -> str:
         f"{data['stride']} frames, Z={data['height_bins']} height bins, "
         f"{data['gripper_bins']} gripper bins, rotation {data['rotation_mode']} "
         f"({data['rotation_bins']} bins)",
-        (
-            f"- augmentation (training samples): camera rotated about its centre by up to "
-            f"{data['augment_rotation_deg']:g} deg on {data['augment_rotation_prob']:.0%} of "
-            "samples (image warped by K R K^-1, labels re-projected), colour jitter "
-            f"{data['augment_color']:g}"
-            if data.get("augment_rotation_deg") or data.get("augment_color")
-            else "- augmentation: none"
-        ),
+        _augmentation_line(data),
         f"- backbone `{model['backbone']}` architecture from timm, width "
         f"{model['vit_embed_dim']}, "
         f"depth {model['vit_depth']}, patch {model['vit_patch_size']}, random init"

@@ -33,3 +33,19 @@ def test_card_rates_carry_n_and_wilson_interval(tmp_path):
     assert f"| official init states | {summary['n']} | {summary['PLACE']} |" in md
     assert format_rate(summary["PLACE"], summary["n"]) in md
     assert summary["distinct_starts"] == summary["n"]
+
+
+def test_card_names_the_augmentation_the_model_was_trained_with():
+    from dataclasses import asdict
+
+    from para_training.configs import DataConfig, get_preset
+    from para_training.model_card import _augmentation_line
+
+    data = get_preset("libero128")["data"]  # the shipped recipe's preset: orbit, depth warp
+    line = _augmentation_line(data)
+    assert "orbited about the table point it looks at by up to 15 deg on 70%" in line
+    assert "each pixel moved by the demo's depth" in line and "colour jitter 0.1" in line
+    assert "homography" not in line and "rotated about its centre" not in line
+    plane = _augmentation_line({**data, "augment_orbit_warp": "plane"})
+    assert "the table plane's homography" in plane
+    assert _augmentation_line(asdict(DataConfig())) == "- augmentation (training samples): none"
