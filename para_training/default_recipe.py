@@ -42,6 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from para_ros.sim.libero_sim import MAX_STEPS
+
 MODEL_NAME = "para_libero_spatial_t0"
 
 
@@ -83,7 +85,7 @@ class RecipeConfig:
     # model, init states 0-5: 5/6 PLACE; step 0 (2 frames ahead): 2/15 PLACE, its short
     # targets land a height bin or a cell off and the gripper closed ~3 cm above the bowl.
     execute_step: int = 1
-    max_steps: int = 200
+    max_steps: int = MAX_STEPS
     jobs: int = 2
     tracks: tuple[str, ...] = ("in_distribution", "position")
     train_args: list[str] = field(default_factory=list)
@@ -459,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--max-steps",
         type=int,
-        default=200,
+        default=MAX_STEPS,
         help="closed-loop policy steps per episode (the expert places in ~50; the seed's 600 "
         "counted 20 Hz delta actions, not 3 cm teleport steps)",
     )

@@ -41,7 +41,7 @@ from para_ros.nodes import conversions as cv
 from para_ros.nodes.entry import enable_stack_dumps, ignore_further_interrupts, print_help
 from para_ros.runtime.executor import Follower
 from para_ros.sim.evaluate import latency_summary, save_gif
-from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError
+from para_ros.sim.libero_sim import MAX_STEPS, LiberoSim, SimConfig, SimError
 
 PARAMS = {
     "suite": ("libero_spatial", "LIBERO suite"),
@@ -53,7 +53,7 @@ PARAMS = {
     ),
     "episodes": (1, "episodes to run, then exit"),
     "first_init": (0, "first official init state; episode k uses first_init + k"),
-    "max_steps": (600, "policy steps per episode"),
+    "max_steps": (MAX_STEPS, "policy steps per episode"),
     "seed": (
         0,
         "base seed: each episode's reset is seeded from (seed, init state) as in para-eval-sim "

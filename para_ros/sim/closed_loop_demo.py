@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from para_ros.core.stats import format_rate, rate
+from para_ros.sim.libero_sim import MAX_STEPS
 
 
 def bridge_command(args, model: str, image_size: int, out: Path) -> list[str]:
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=3)
     ap.add_argument("--first-init", type=int, default=0, help="first official init state")
     ap.add_argument("--task", type=int, default=0, help="libero_spatial task index")
-    ap.add_argument("--max-steps", type=int, default=200, help="policy steps per episode")
+    ap.add_argument("--max-steps", type=int, default=MAX_STEPS, help="policy steps per episode")
     ap.add_argument(
         "--execute-step",
         type=int,

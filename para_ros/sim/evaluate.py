@@ -33,6 +33,7 @@ from para_ros.runtime.executor import (
 from para_ros.runtime.onnx_policy import Observation, ObservationError
 from para_ros.runtime.safety import SafetyConfig
 from para_ros.sim.layouts import EVAL_LAYOUT_SEEDS, LayoutError
+from para_ros.sim.libero_sim import MAX_STEPS
 from para_ros.sim.plan import (
     SETTING_KEYS,
     build_layouts,
@@ -171,6 +172,11 @@ def save_gif(path: Path, frames, spec_hw, min_size: int = 256) -> None:
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
 
 
+def render_size(args, spec) -> int:
+    """The square render size, px: --image-size, or (0) the model's input height."""
+    return int(args.image_size or spec.image.height)
+
+
 def run(args) -> dict:
     from para_ros.runtime.onnx_policy import OnnxPolicy
     from para_ros.sim.libero_sim import LiberoSim, SimConfig, SimError, official_count
@@ -182,7 +188,7 @@ def run(args) -> dict:
     base = SimConfig(
         suite=args.suite,
         task_id=args.task,
-        image_size=args.image_size,
+        image_size=render_size(args, policy.spec),
         max_steps=args.max_steps,
         zero_rotation=executor.spec.zero_rotation,
         action_scale=args.action_scale,
@@ -275,6 +281,7 @@ def run_ros(args) -> dict:
     import os
     import subprocess
 
+    from para_ros.core.onnx_metadata import read_spec
     from para_ros.sim.libero_sim import official_count
 
     if args.layouts != "official":
@@ -307,7 +314,7 @@ def run_ros(args) -> dict:
             f"episodes:={len(inits)}",
             f"first_init:={inits[0]}",
             f"max_steps:={args.max_steps}",
-            f"image_size:={args.image_size}",
+            f"image_size:={render_size(args, read_spec(args.model))}",
             f"suite:={args.suite}",
             f"task_id:={args.task}",
             f"results_path:={res_path}",
@@ -420,8 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="base seed: each episode is seeded from (seed, layout), whatever ran before",
     )
-    ap.add_argument("--max-steps", type=int, default=600)
-    ap.add_argument("--image-size", type=int, default=224, help="render size")
+    ap.add_argument("--max-steps", type=int, default=MAX_STEPS, help="policy steps per episode")
+    ap.add_argument(
+        "--image-size",
+        type=int,
+        default=0,
+        help="square render size, px (0: the model's input size, as its demos were rendered)",
+    )
     ap.add_argument(
         "--execute-step",
         type=int,

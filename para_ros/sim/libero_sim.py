@@ -43,12 +43,18 @@ class SimError(RuntimeError):
     """The simulator cannot be set up as asked (unknown task, colliding shift, ...)."""
 
 
+# Policy steps per episode, the default of every closed-loop tool (para-eval-sim,
+# para-eval-matrix, the bridge, para-demo) and of the model card. The scripted expert places in
+# ~50 teleport steps of at most 3 cm; the seed's 600 counted 20 Hz delta actions.
+MAX_STEPS = 200
+
+
 @dataclass(frozen=True)
 class SimConfig:
     suite: str = "libero_spatial"
     task_id: int = 0
     image_size: int = 224  # square agentview render, px
-    max_steps: int = 600  # policy steps per episode
+    max_steps: int = MAX_STEPS  # policy steps per episode
     zero_rotation: bool = True
     action_scale: float = 1.0
     servo_substeps: int = 15  # control steps (20 Hz) allowed to reach one teleport target

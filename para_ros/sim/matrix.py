@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from para_ros.core.stats import format_rate
+from para_ros.sim.libero_sim import MAX_STEPS
 
 SETTINGS = ("official", "fresh", "viewpoint", "position", "shift")
 
@@ -157,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--first-init", type=int, default=0)
     ap.add_argument("--suite", default="libero_spatial")
     ap.add_argument("--task", type=int, default=0)
-    ap.add_argument("--max-steps", type=int, default=600)
-    ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--max-steps", type=int, default=MAX_STEPS, help="policy steps per episode")
+    ap.add_argument(
+        "--image-size", type=int, default=0, help="square render size, px (0: each model's input)"
+    )
     ap.add_argument("--thetas", nargs="+", type=float, default=[5, 10, 15, 20, 25])
     ap.add_argument("--azimuths", type=int, default=8)
     ap.add_argument("--halves", nargs="+", default=["right", "far"])

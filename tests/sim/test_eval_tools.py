@@ -186,3 +186,29 @@ def test_matrix_join_puts_separate_runs_in_one_table(exported, tmp_path, capsys)
     assert "max_steps" in capsys.readouterr().err
     assert matrix_main(["join", table[0], table[0], "-o", str(tmp_path / "x")]) == 2
     assert "already in another file" in capsys.readouterr().err
+
+
+def test_defaults_are_the_cards_setting(exported, tmp_path):
+    """With no --image-size the render is the model's input size (its demos' size), and
+    every closed-loop tool and the bridge default to the card's 200 policy steps."""
+    import yaml
+
+    from para_ros.core.onnx_metadata import read_spec
+    from para_ros.nodes.libero_bridge import PARAMS
+    from para_ros.sim.evaluate import build_parser as eval_parser
+    from para_ros.sim.libero_sim import MAX_STEPS
+    from para_ros.sim.matrix import build_parser as matrix_parser
+    from tests.ros_helpers.env import REPO
+
+    onnx_path, _, _ = exported
+    assert eval_main(["--model", str(onnx_path), "--episodes", "1", "--max-steps", "1",
+                      "-o", str(tmp_path)]) == 0  # fmt: skip
+    ep = json.loads(next(tmp_path.glob("results*.json")).read_text())["episodes"][0]
+    assert ep["setting"]["image_size"] == read_spec(onnx_path).image.height == 64
+    assert MAX_STEPS == 200
+    assert eval_parser().parse_args(["--model", "m"]).max_steps == MAX_STEPS
+    assert matrix_parser().parse_args(["--models", "m"]).max_steps == MAX_STEPS
+    assert PARAMS["max_steps"][0] == MAX_STEPS
+    yaml_file = REPO / "config" / "libero_bridge.yaml"
+    bridge = yaml.safe_load(yaml_file.read_text())["para_libero_bridge"]["ros__parameters"]
+    assert bridge["max_steps"] == MAX_STEPS
