@@ -44,6 +44,22 @@ def test_intrinsics_are_named_when_invalid():
     assert "not a finite 3x3" in pl.check_intrinsics(K3, W, H).reason
 
 
+def test_intrinsics_with_skew_the_projection_would_ignore_are_refused():
+    # the error of ignoring skew s at the image edge is |s| (H / 2) / fy px, at most 0.5
+    fy = K[1, 1]
+    limit = pl.MAX_SKEW_ERROR_PX * fy / (H / 2)
+    for s in (0.9 * limit, -0.9 * limit, 1e-9):
+        Ks = K.copy()
+        Ks[0, 1] = s
+        assert pl.check_intrinsics(Ks, W, H) is None, s
+    for s in (1.1 * limit, -25.0):
+        Ks = K.copy()
+        Ks[0, 1] = s
+        bad = pl.check_intrinsics(Ks, W, H)
+        assert bad.category == "intrinsics_invalid" and "skew K[0, 1]" in bad.reason
+        assert f"{abs(s) * (H / 2) / fy:.2f} px" in bad.reason
+
+
 def test_distortion_models_and_sizes():
     d = [-0.42, 0.21, 0.001, -0.002, -0.06]  # the plumb_bob case
     assert pl.needs_rectification("plumb_bob", d)

@@ -35,8 +35,9 @@ def check_stamp(
     stamp: float, now: float, last_processed: float | None, future_tolerance: float
 ) -> Implausible | None:
     """An image stamp (seconds, the node's clock) may be at most `future_tolerance` s ahead
-    of `now`, and never older than the last processed frame (only newer frames are acted on;
-    an equal stamp is the same frame sent again)."""
+    of `now`, and never older than the last processed frame. An equal stamp passes: it is the
+    same frame sent again (the lock-step bridge re-sends an unanswered observation), and it
+    is answered again."""
     if not np.isfinite(stamp) or stamp < 1e-6:  # ROS time zero means "unset"
         return Implausible("stamp_invalid", f"image stamp {stamp} s is not a time")
     ahead = stamp - now
@@ -56,9 +57,16 @@ def check_stamp(
     return None
 
 
+# Largest pixel error the projection may make by ignoring K's skew K[0, 1] (every projection
+# and lift in para_ros.core.geometry assumes none): the error at the image's top or bottom
+# edge is |skew| * (height / 2) / fy pixels.
+MAX_SKEW_ERROR_PX = 0.5
+
+
 def check_intrinsics(K: np.ndarray, width: int, height: int) -> Implausible | None:
-    """K (3x3, pixels at `width` x `height`): finite, fx, fy > 0, skew-free upper-triangular
-    pinhole with the principal point inside the image."""
+    """K (3x3, pixels at `width` x `height`): finite, fx, fy > 0, an upper-triangular pinhole
+    with the principal point inside the image, and a skew K[0, 1] small enough to ignore
+    (under MAX_SKEW_ERROR_PX at the image edge)."""
     K = np.asarray(K, dtype=np.float64)
     if K.shape != (3, 3) or not np.isfinite(K).all():
         return Implausible("intrinsics_invalid", f"K is not a finite 3x3 matrix: {K.tolist()}")
@@ -77,6 +85,14 @@ def check_intrinsics(K: np.ndarray, width: int, height: int) -> Implausible | No
     if K[2, 2] != 1 or K[1, 0] or K[2, 0] or K[2, 1]:
         return Implausible(
             "intrinsics_invalid", f"K is not a pinhole matrix [[fx 0 cx] [0 fy cy] [0 0 1]]: {K}"
+        )
+    skew_px = abs(K[0, 1]) * (height / 2) / fy
+    if skew_px > MAX_SKEW_ERROR_PX:
+        return Implausible(
+            "intrinsics_invalid",
+            f"K has skew K[0, 1] = {K[0, 1]:g}, which moves the image edge by {skew_px:.2f} px; "
+            f"projections here assume none (at most {MAX_SKEW_ERROR_PX} px): calibrate with "
+            "zero skew (OpenCV's default)",
         )
     return None
 
