@@ -70,8 +70,10 @@ class DataConfig:
     rotation_basis: str = field(
         default="",
         metadata={
-            "help": "rotation_basis.json from para-rotation-basis ('' = "
-            "<data>/rotation_basis.json if present, else fit here with the same gate)"
+            "help": "rotation_basis.json from para-rotation-basis ('' = beside the first "
+            "data path as para-rotation-basis writes it: <folder>/rotation_basis.json for a "
+            "folder, <stem>.rotation_basis.json for a file; if absent, fit here with the same "
+            "gate)"
         },
     )
     min_explained_variance: float = field(

@@ -9,9 +9,11 @@ tool of this project run as its own process:
                 position / near tracks: the left / near half of that grid only
   2. basis      para-rotation-basis over the track's demo files (pca1d, gate 0.85)
   3. train      para-train --preset libero128 (a ViT trained from scratch: no pretrained DINO
-                weights can be downloaded here; --backbone-weights FILE with --preset
-                vits224 uses the user's own); the preset's augmentation (camera rotated about
-                its centre, colour jitter) on training samples
+                weights can be downloaded here; `-- --backbone_weights FILE` with --preset
+                vits224 uses the user's own); the preset's augmentation on training samples:
+                the camera orbited about the table point it looks at (up to 15 deg, 70% of
+                samples, the image redrawn from the demos' depth, labels re-projected) and
+                colour jitter
   4. export     para-export (fp32 ONNX with its parity report; --int8 adds a quantised copy)
   5. eval       para-eval-sim: closed loop in LIBERO, in-process, sharded over --jobs processes
                 (in_distribution: held-out fresh layouts; position: the right half; near: the

@@ -1,4 +1,4 @@
-"""`para-demo`: the whole path on generated data, in about a minute on 2 cores.
+"""`para-demo-synthetic`: the whole path on generated data, in about a minute on 2 cores.
 
 generate synthetic demos (HDF5) -> fit the rotation basis -> train the tiny preset ->
 export ONNX (with parity) -> decode held-out frames through ONNX Runtime and the pure core
@@ -20,7 +20,7 @@ import numpy as np
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="para-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="para-demo-synthetic", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--out", default="results/demo", help="output folder")
     ap.add_argument("--episodes", type=int, default=24)

@@ -46,6 +46,14 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null
 fi
 
+# onnxruntime and onnxruntime-gpu are one Python module: a venv set up with `gpu` keeps it
+# when a later call (scripts/run.sh, scripts/test.sh, make) asks for the default `cpu`.
+if [[ ",$EXTRAS," == *",cpu,"* ]] \
+    && compgen -G "$VENV/lib/python3*/site-packages/onnxruntime_gpu-*.dist-info" >/dev/null; then
+  EXTRAS=$(echo ",$EXTRAS," | sed 's/,cpu,/,gpu,/; s/^,//; s/,$//')
+  say "onnxruntime-gpu is installed in $VENV: keeping it (extras $EXTRAS)"
+fi
+
 stamp_inputs() {
   echo "$EXTRAS"
   cat pyproject.toml setup.py CMakeLists.txt cmake/*.cmake package.xml msg/*.msg
