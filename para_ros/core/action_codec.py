@@ -55,6 +55,10 @@ def encode_targets(
     K: np.ndarray,  # (3, 3) at model-input resolution
     T_world_cam: np.ndarray,  # (4, 4)
 ) -> Targets:
+    """Training labels of T future EEF states: the grid cell the EEF projects to, its height
+    bin, gripper bin and rotation bin(s). `T_world_cam` is camera-to-world (OpenCV optical
+    axes); gripper values are in the training data's units (LIBERO: -1 open, +1 closed);
+    `in_view` is False where the EEF is behind the camera or off the image."""
     image_hw = (spec.image.height, spec.image.width)
     grid_hw = (spec.grid.height, spec.grid.width)
     uv, depth = geometry.project(eef_pos, K, T_world_cam)  # (T, 2), (T,)
@@ -96,6 +100,10 @@ def decode_chunk(
     K: np.ndarray,  # (3, 3) at model-input resolution
     T_world_cam: np.ndarray,  # (4, 4)
 ) -> ActionChunk:
+    """The inverse of `encode_targets` for the model's argmax outputs: each voxel's cell
+    centre lifted along its camera ray to its height-bin centre (world, metres; NaN and
+    `valid` False where the ray misses the plane), gripper and rotation at their bin centres.
+    `T_world_cam` is camera-to-world (OpenCV optical axes); quaternions x y z w."""
     voxel = np.asarray(voxel, dtype=np.int64)
     image_hw = (spec.image.height, spec.image.width)
     grid_hw = (spec.grid.height, spec.grid.width)

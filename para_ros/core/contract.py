@@ -179,8 +179,10 @@ class RotationSpec:
 class CameraSpec:
     """World frame and the training camera (pinhole, K at model-input resolution).
 
-    Deployment takes K from CameraInfo (rescaled to the model input) and the camera pose from a
-    parameter or tf; these values document the training camera and serve as defaults.
+    Deployment takes K from CameraInfo (or the node's `camera_matrix` parameter), rescaled to
+    the model input; it is never taken from here. `T_world_cam` ((4, 4), camera-to-world,
+    OpenCV optical axes) is the node's default camera pose when neither `camera_pose` nor
+    `camera_pose_topic` is set. Both document the training camera.
     """
 
     world_frame: str = "world"

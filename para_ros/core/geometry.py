@@ -8,7 +8,11 @@ Frames and units:
   [0, W) x [0, H); K is the intrinsic matrix of that image;
 * heights: world Z in metres.
 
-All functions broadcast over leading dimensions ("...") and never mutate their inputs.
+Point, pixel, angle and quaternion arguments broadcast over leading dimensions ("...");
+matrices (K (3, 3), poses (4, 4)) are single: `project`, `lift` and `lift_point` take one K
+and one `T_world_cam` for all their points, and `pose_matrix`, `invert_pose`, `orbit_pose`,
+`plane_homography` and `axis_plane_point` work on one pose. No function mutates its inputs.
+K is skew-free (plausibility.check_intrinsics refuses a skew that matters).
 """
 
 from __future__ import annotations

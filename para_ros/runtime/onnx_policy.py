@@ -70,11 +70,13 @@ class ObservationError(ValueError):
 
 @dataclass(frozen=True)
 class Observation:
-    image: np.ndarray
-    K: np.ndarray
-    T_world_cam: np.ndarray
-    eef_pos: np.ndarray
-    gripper: float | None = None
+    """One frame's input to `OnnxPolicy.infer`."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB, upright, rectified, any size
+    K: np.ndarray  # (3, 3) pinhole intrinsics of `image` at its own size, px (skew-free)
+    T_world_cam: np.ndarray  # (4, 4) camera-to-world, OpenCV optical axes, metres
+    eef_pos: np.ndarray  # (3,) current EEF position, world frame, metres
+    gripper: float | None = None  # gripper command being executed (training units); None: open
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,14 @@ def provider_options(
 
 
 class OnnxPolicy:
+    """A PARA ONNX model and its PolicySpec (read from the file's metadata): image in, a
+    decoded action chunk out, with the runtime inputs the contract declares filled in.
+
+    Raises (constructor) ModelLoadError, naming the cause: onnxruntime missing, an unknown
+    execution provider, a file ONNX Runtime cannot load, no or an invalid PolicySpec, an
+    unknown head family, or a graph whose inputs and outputs disagree with the contract.
+    """
+
     def __init__(
         self,
         model_path: str,
@@ -372,6 +382,16 @@ class OnnxPolicy:
         return out
 
     def infer(self, obs: Observation, with_heatmap: bool = False) -> PolicyResult:
+        """Run the model on one frame and decode its chunk by the contract's head family.
+
+        The image is resized to the model input (spec.image) and K scaled with it; the
+        chunk's positions are in the world frame of `obs.T_world_cam` (metres), quaternions
+        x y z w, and its pixels at model-input resolution. with_heatmap: also return the
+        (T, Hg, Wg) max-over-height voxel probabilities.
+
+        Raises ObservationError (the node skips the frame) on non-finite K, pose, EEF or
+        gripper, an EEF behind the camera, or a declared input with no runtime source.
+        """
         spec = self.spec
         for name in ("K", "T_world_cam", "eef_pos"):
             if not np.isfinite(getattr(obs, name)).all():

@@ -3,8 +3,8 @@
 A chunk becomes a command only when the executed step is finite, its ray met the height plane,
 its confidence reaches `min_confidence`, and then its position is clamped into the workspace
 box and limited to `max_step_m` from the current EEF. Everything else is reported with the
-reason and never sent. The watchdog holds the last safe target (never zeros) while inputs are
-stale.
+reason and never sent. The watchdog reports which inputs are stale; while any is, the node
+publishes no command (the robot holds its last target; nothing is ever zeroed).
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ class StallGuard:
         self._gripper: float | None = None
 
     def observe(self, eef: np.ndarray, gripper_command: float | None) -> int:
-        """Feed the current EEF and the last gripper command sent; returns the advance for
+        """Feed the current EEF (world, metres) and the last gripper command sent (None when
+        the previous frame sent none: a refusal restarts the count); returns the advance for
         the next command (0 while the robot moves)."""
         eef = np.asarray(eef, dtype=np.float64)
         moved = self._eef is None or np.linalg.norm(eef - self._eef) >= self.tolerance_m
