@@ -20,7 +20,9 @@ import numpy as np
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="para-demo-synthetic", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="para-demo-synthetic",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--out", default="results/demo", help="output folder")
     ap.add_argument("--episodes", type=int, default=24)

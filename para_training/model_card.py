@@ -231,6 +231,11 @@ def render_markdown(c: dict) -> str:
             )
         )
     for setting, cl in rows:
+        if cl.get("refused"):
+            setting += (
+                f"; {cl['refused']} more starts refused before the first step (the shifted "
+                "objects interpenetrate), not counted in N"
+            )
         lines.append(
             f"| {setting} | {cl['n']} | {cl['PLACE']} | {cl['GRASP']} | {cl['MISS']} | "
             f"{format_rate(cl['PLACE'], cl['n'])} | {cl['steps_to_place_median']} | "

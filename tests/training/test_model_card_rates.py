@@ -49,3 +49,16 @@ def test_card_names_the_augmentation_the_model_was_trained_with():
     plane = _augmentation_line({**data, "augment_orbit_warp": "plane"})
     assert "the table plane's homography" in plane
     assert _augmentation_line(asdict(DataConfig())) == "- augmentation (training samples): none"
+
+
+def test_card_says_how_many_starts_were_refused():
+    card = json.loads(CARD.read_text())
+    track = next(iter(card["tracks"]))
+    cl = {**card["tracks"][track]["closed_loop"], "refused": 31}
+    tracks = {track: {**card["tracks"][track], "closed_loop": cl}}
+    md = render_markdown({**card, "tracks": tracks})
+    assert "; 31 more starts refused before the first step" in md
+    assert f"not counted in N | {cl['n']} | {cl['PLACE']} |" in md
+    cl0 = {**cl, "refused": 0}
+    md0 = render_markdown({**card, "tracks": {track: {**tracks[track], "closed_loop": cl0}}})
+    assert "more starts refused" not in md0
