@@ -289,6 +289,7 @@ def run_ros(args) -> dict:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = episode_plan(args, official_count(args.suite, args.task))
+    size = render_size(args, read_spec(args.model))  # the model's, read once
     plan = plan[args.shard :: args.num_shards]
     # one bridge run per setting cell and contiguous block of init states
     cells: dict[tuple, list[int]] = {}
@@ -314,7 +315,7 @@ def run_ros(args) -> dict:
             f"episodes:={len(inits)}",
             f"first_init:={inits[0]}",
             f"max_steps:={args.max_steps}",
-            f"image_size:={render_size(args, read_spec(args.model))}",
+            f"image_size:={size}",
             f"suite:={args.suite}",
             f"task_id:={args.task}",
             f"results_path:={res_path}",
