@@ -4,7 +4,8 @@ One command, resumable (a stage whose output exists is skipped; --force re-runs)
 tool of this project run as its own process:
 
   1. demos      para-make-demos, fresh layouts from the task's sampler (training seeds,
-                disjoint from evaluation's), a quarter of them recovery demos (--recovery):
+                disjoint from evaluation's), a quarter of them recovery demos (--recovery),
+                a track's parts side by side on its cores:
                 in_distribution: unshifted layouts + the seed's 16 x 16 object-shift grid;
                 position / near tracks: the left / near half of that grid only
   2. basis      para-rotation-basis over the track's demo files (pca1d, gate 0.85)
@@ -39,6 +40,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -193,11 +195,13 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
     run_dir = d / "run"
     onnx = d / "model.onnx"
     timing_file = d / "timing.json"
+    record_lock = threading.Lock()
 
     def record(name: str, seconds: float) -> None:
         # after every stage, so an interrupted run keeps the times of what it finished
-        old = json.loads(timing_file.read_text()) if timing_file.exists() else {}
-        timing_file.write_text(json.dumps({**old, name: seconds}, indent=1))
+        with record_lock:  # demo parts finish side by side
+            old = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+            timing_file.write_text(json.dumps({**old, name: seconds}, indent=1))
 
     def stage(name: str, done: Path, cmd: list[str], after: Path | None = None) -> None:
         # done: its output exists and is not older than the output it is made from
@@ -209,8 +213,7 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
         record(name, seconds)
         say(f"[{track.name}] {name}: done in {seconds:.0f} s")
 
-    demo_files = []
-    for part, episodes, args in track.demo_parts:
+    def make_demos(part: str, episodes: int, args: list[str]) -> Path:
         path = d / f"demos_{part}.hdf5"
         stage(
             f"demos_{part}",
@@ -227,7 +230,12 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
                 *args,
             ),
         )
-        demo_files.append(path)
+        return path
+
+    # the parts are independent processes (own files, own layout seeds): side by side on the
+    # track's cores; the files keep the parts' order
+    with ThreadPoolExecutor(procs) as pool:
+        demo_files = list(pool.map(lambda p: make_demos(*p), track.demo_parts))
     basis = d / "rotation_basis.json"
     stage(
         "basis",

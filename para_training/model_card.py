@@ -246,7 +246,11 @@ def render_markdown(c: dict) -> str:
         *(matrix_lines(c["matrix"]) if c.get("matrix") else []),
         "The position-OOD row is a second model of the same recipe trained on the left half "
         "only (the seed's protocol; published PARA: 54% with a pretrained backbone on a GPU); "
-        "the shipped file is the in-distribution model.",
+        "the shipped file is the in-distribution model."
+        if "position" in t
+        else "No position-OOD (left -> right) row: this run trained the in-distribution track "
+        "only; `para-train-default --tracks position` measures it with a second model of the "
+        "same recipe trained on the left half (published PARA: 54%).",
         "",
         "## Data",
         "",

@@ -26,7 +26,7 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
         "--demos",
         "2",
         "--shift-demos",
-        "0",
+        "1",
         "--recovery",
         "0.5",
         "--epochs",
@@ -45,21 +45,29 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
         str(dest),
     ]
     assert recipe_main(args) == 0
+    out = capsys.readouterr().out
+    # the two demo parts run side by side on the track's 2 cores: both start before either ends
+    first_done = min(out.index("demos_fresh: done"), out.index("demos_shift: done"))
+    assert out.index("demos_shift: para_ros.sim.demos") < first_done
+    assert out.index("demos_fresh: para_ros.sim.demos") < first_done
     d = work / "in_distribution"
-    for f in ("demos_fresh.hdf5", "rotation_basis.json", "run/best/model.safetensors"):
+    for f in ("demos_fresh.hdf5", "demos_shift.hdf5", "rotation_basis.json"):
         assert (d / f).is_file(), f
+    assert (d / "run/best/model.safetensors").is_file()
     card = json.loads((work / "card.json").read_text())
     track = card["tracks"]["in_distribution"]
-    assert track["demos"]["episodes"] == 2 and track["demos"]["image_hw"] == [64, 64]
+    assert track["demos"]["episodes"] == 3 and track["demos"]["image_hw"] == [64, 64]
     assert track["training"]["epochs"] == 1
     assert track["training"]["config"]["data"]["image_height"] == 64
     results = json.loads((d / "eval" / "results.json").read_text())
     # held-out fresh layouts (evaluation seeds), two shards merged
     assert sorted(e["layout"]["index"] for e in results["episodes"]) == [1_000_000, 1_000_001]
     parts = track["demos"]["parts"]
-    assert [p["layouts"] for p in parts] == ["fresh"] and parts[0]["layout_seeds"] == [0, 2]
+    assert [p["layouts"] for p in parts] == ["fresh", "fresh"]  # files in the parts' order
+    assert parts[0]["layout_seeds"] == [0, 2] and parts[1]["layout_seeds"] == [1000, 1001]
+    assert [p["setting"] for p in parts] == ["in_distribution", "position"]
     assert track["closed_loop"]["n"] == 2 and track["closed_loop"]["max_steps"] == 3
-    stages = {"demos_fresh", "basis", "train", "export", "eval", "realtime"}
+    stages = {"demos_fresh", "demos_shift", "basis", "train", "export", "eval", "realtime"}
     assert set(track["stage_seconds"]) == stages
     # the real-time executor row: one official init state through ROS 2, 3 ticks
     rt = json.loads((d / "realtime" / "results.json").read_text())
@@ -89,7 +97,7 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     capsys.readouterr()
     assert recipe_main(args) == 0
     out = capsys.readouterr().out
-    assert out.count("exists, skipped") == 6
+    assert out.count("exists, skipped") == 7
     # an interrupted training (here: more epochs asked for) resumes from latest/, and the
     # stages made from it run again instead of keeping the older model's outputs
     onnx_before = (d / "model.onnx").stat().st_mtime
