@@ -20,8 +20,9 @@ tool of this project run as its own process:
                 (in_distribution: held-out fresh layouts; position: the right half; near: the
                 far half)
   6. matrix     (--matrix-episodes N) para-eval-matrix of the in_distribution model: official
-                init states (whether training saw them) and viewpoint zero-shot at --thetas x 8
-                azimuths, sharded and joined
+                init states (whether training saw them), viewpoint zero-shot at --thetas x 8
+                azimuths and the bowl shifted 3 / 6 / 10 cm in 8 directions (N init states
+                per cell), sharded and joined
   7. card       MODEL_CARD.md + card.json: data, configuration, training time and machine,
                 open-loop metrics, parity, closed-loop success by setting with N and its 95%
                 interval
@@ -375,14 +376,15 @@ def run_track(cfg: RecipeConfig, track: Track, procs: int, say=print) -> dict:
 
 def run_matrix(cfg: RecipeConfig, main: dict, say=print) -> Path:
     """Stage 6: para-eval-matrix of the in_distribution model, official init states (checked
-    against its demos) and viewpoint zero-shot, sharded over cfg.jobs processes, joined."""
+    against its demos), viewpoint zero-shot and object shifts, sharded over cfg.jobs
+    processes, joined."""
     out = cfg.out / "matrix"
     done = out / "matrix.json"
     if _fresh(done, main["onnx"]) and not cfg.force:
         say(f"[matrix] {done} exists, skipped")
         return done
     base = [
-        "--models", str(main["onnx"]), "--settings", "official", "viewpoint",
+        "--models", str(main["onnx"]), "--settings", "official", "viewpoint", "shift",
         "--episodes", str(cfg.matrix_episodes), "--thetas", *map(str, cfg.thetas),
         "--official-episodes", str(cfg.official_episodes),
         "--azimuths", "8", "--image-size", str(cfg.image_size),
@@ -452,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="> 0: para-eval-matrix rows of the in_distribution model (official init states, "
-        "viewpoint at each --thetas x 8 azimuths), starts per cell",
+        "viewpoint at each --thetas x 8 azimuths, the bowl shifted 3/6/10 cm x 8 directions), "
+        "starts per cell",
     )
     ap.add_argument("--thetas", nargs="+", type=float, default=[5, 10, 15, 20, 25])
     ap.add_argument(
