@@ -116,6 +116,14 @@ class DataConfig:
             "what the camera saw; needs demos with depth, as para-make-demos records)"
         },
     )
+    augment_mirror_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "fraction of training samples mirrored: the image flipped left-right as the "
+            "scene reflected across the camera's vertical plane would look, labels reflected "
+            "exactly (0 = off)"
+        },
+    )
     augment_plane_z: float = field(
         default=float("nan"),
         metadata={

@@ -190,6 +190,11 @@ def _augmentation_line(data: dict) -> str:
             f"{data['augment_rotation_prob']:.0%} of samples (image warped by K R K^-1, labels "
             "re-projected)"
         )
+    if data.get("augment_mirror_prob"):
+        parts.append(
+            f"mirrored on {data['augment_mirror_prob']:.0%} of samples (image flipped "
+            "left-right, labels reflected across the camera's vertical plane)"
+        )
     if data.get("augment_color"):
         parts.append(f"colour jitter {data['augment_color']:g}")
     return "- augmentation (training samples): " + ("; ".join(parts) if parts else "none")

@@ -200,6 +200,7 @@ def train(
         orbit_prob=data.augment_orbit_prob,
         plane_z=plane_z if data.augment_orbit_deg > 0 else None,
         orbit_warp=data.augment_orbit_warp,
+        mirror_prob=data.augment_mirror_prob,
     )
     train_ds = ParaWindowDataset(episodes, spec, sample_index(episodes, train_ids), augment)
     val_ds = (

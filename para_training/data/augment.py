@@ -35,6 +35,16 @@ new pixel is back-projected with that depth and its colour read from the old ima
 unless the old camera saw something in front of that point (then it stays black: no ghost of
 the occluder). So the gripper, the bowl and the table each move by their own parallax; what the
 old camera never saw is black, like the border.
+
+A mirror (`mirror`) flips the image left-right. That is exactly what the same camera sees of the
+scene reflected across its own y-z plane (the vertical plane through the optical axis, for a
+camera without roll): a point at camera x goes to -x, so with pixel i covering [i, i + 1) the
+flipped image is the reflected scene seen through K with cx' = W - cx (and skew negated). The
+labels are the reflected world targets (positions p' = M p, orientations M R M, heights
+unchanged when that plane is vertical) projected with that K and the unchanged pose. The
+reflected scene is not the real one (the plate and the ramekin swap sides), but it is a
+consistent scene with the same task, and the bowl appears where the demos never put it: the
+seed's left -> right split trains on one side of the image only.
 """
 
 from __future__ import annotations
@@ -57,7 +67,8 @@ class AugmentConfig:
     azimuth uniform) about the optical axis' point on the plane z = plane_z (metres, world);
     0 turns it off. orbit_prob: fraction of samples orbited. An orbit and a rotation drawn for
     the same sample are composed into one warp. orbit_warp: "plane" (the table plane's
-    homography) or "depth" (exact for every visible surface; needs each frame's depth)."""
+    homography) or "depth" (exact for every visible surface; needs each frame's depth).
+    mirror_prob: fraction of samples mirrored (`mirror`, after the orbit or rotation)."""
 
     rotation_deg: float = 0.0
     rotation_prob: float = 0.5
@@ -66,6 +77,7 @@ class AugmentConfig:
     orbit_prob: float = 0.5
     plane_z: float | None = None
     orbit_warp: str = "plane"
+    mirror_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if self.orbit_warp not in ORBIT_WARPS:
@@ -83,12 +95,18 @@ class AugmentConfig:
             raise ValueError(f"augment orbit_deg must be in [0, 60), got {self.orbit_deg}")
         if not 0.0 <= self.orbit_prob <= 1.0:
             raise ValueError(f"augment orbit_prob must be in [0, 1], got {self.orbit_prob}")
+        if not 0.0 <= self.mirror_prob <= 1.0:
+            raise ValueError(f"augment mirror_prob must be in [0, 1], got {self.mirror_prob}")
         if self.orbit_deg > 0 and self.plane_z is None:
             raise ValueError("augment orbit_deg > 0 needs plane_z (the table height, metres)")
 
     @property
     def active(self) -> bool:
-        return self.rotation_deg > 0 or self.color > 0 or self.orbit_deg > 0
+        return self.rotation_deg > 0 or self.color > 0 or self.orbit_deg > 0 or self.mirrors
+
+    @property
+    def mirrors(self) -> bool:
+        return self.mirror_prob > 0
 
     @property
     def needs_depth(self) -> bool:
@@ -202,6 +220,44 @@ def depth_warp(
     valid &= inside
     out[~valid] = 0
     return out, valid
+
+
+def mirror(
+    image: np.ndarray, K: np.ndarray, T_world_cam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image flipped left-right, K', M): the scene reflected across the camera's y-z plane,
+    seen by the same camera (module docstring).
+
+    image (h, w, 3) uint8 at the resolution K (3, 3) describes; T_world_cam (4, 4) world <-
+    camera (OpenCV optical axes). K' has cx' = w - cx and the skew negated; M (4, 4) is the
+    world reflection (det -1): a world point p of the original scene is at M p in the
+    reflected one, an orientation R (3, 3) is M3 R M3 (M3 = M[:3, :3], a proper rotation
+    again). The camera pose is unchanged."""
+    w = image.shape[1]
+    K2 = np.array(K, dtype=np.float64)
+    K2[0, 2] = w - K2[0, 2]
+    K2[0, 1] = -K2[0, 1]
+    M = T_world_cam @ np.diag([-1.0, 1.0, 1.0, 1.0]) @ np.linalg.inv(T_world_cam)  # (4, 4)
+    return np.ascontiguousarray(image[:, ::-1]), K2, M
+
+
+def reflect_points(M: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(..., 3) world points of the original scene -> where the reflection M (4, 4) puts them."""
+    return points @ M[:3, :3].T + M[:3, 3]
+
+
+def reflect_euler(M: np.ndarray, euler: np.ndarray) -> np.ndarray:
+    """(..., 3) scipy "xyz" euler angles (radians) of world orientations R -> those of
+    M3 R M3, the orientations of the reflected scene (M3 = M[:3, :3], det -1)."""
+    from scipy.spatial.transform import Rotation
+
+    from para_ros.core.contract import EULER_CONVENTION
+
+    e = np.asarray(euler, dtype=np.float64)
+    R = Rotation.from_euler(EULER_CONVENTION, e.reshape(-1, 3)).as_matrix()  # (N, 3, 3)
+    M3 = M[:3, :3]
+    out = Rotation.from_matrix(M3 @ R @ M3).as_euler(EULER_CONVENTION)  # (N, 3)
+    return out.reshape(e.shape)
 
 
 def jitter_color(image: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:

@@ -33,7 +33,13 @@ from para_ros.core.action_codec import Codecs, encode_targets
 from para_ros.core.contract import PolicySpec
 from para_ros.core.image import prepare
 from para_ros.data.episode import Episode
-from para_training.data.augment import AugmentConfig, augment_view
+from para_training.data.augment import (
+    AugmentConfig,
+    augment_view,
+    mirror,
+    reflect_euler,
+    reflect_points,
+)
 
 IGNORE_INDEX = -100
 
@@ -94,20 +100,18 @@ class ParaWindowDataset(Dataset):
                 image, K, T_wc, ep.eef_pos[f][None], self.augment, rng, depth_mm=depth
             )
         future = np.minimum(f + stride * (np.arange(T) + 1), len(ep) - 1)  # (T,)
-        tg = encode_targets(
-            spec,
-            self.codecs,
-            ep.eef_pos[future],
-            self._euler[e][future],
-            ep.gripper[future],
-            K,
-            T_wc,
-        )
+        eef, pos, euler = ep.eef_pos[f], ep.eef_pos[future], self._euler[e][future]  # (3,) ...
+        if self.augment is not None and self.augment.mirrors:
+            if rng.uniform() < self.augment.mirror_prob:  # the reflected scene (augment.mirror)
+                image, K, M = mirror(image, K, T_wc)
+                eef, pos = reflect_points(M, eef), reflect_points(M, pos)  # (3,), (T, 3)
+                euler = reflect_euler(M, euler)  # (T, 3)
+        tg = encode_targets(spec, self.codecs, pos, euler, ep.gripper[future], K, T_wc)
         Hg, Wg = spec.grid.height, spec.grid.width
         flat = tg.voxel[:, 0] * Hg * Wg + tg.voxel[:, 1] * Wg + tg.voxel[:, 2]  # (T,)
         flat = np.where(tg.in_view, flat, IGNORE_INDEX)
-        uv0, _ = geometry.project(ep.eef_pos[f], K, T_wc)  # (2,)
-        start = [uv0[0], uv0[1], ep.eef_pos[f, 2]]
+        uv0, _ = geometry.project(eef, K, T_wc)  # (2,)
+        start = [uv0[0], uv0[1], eef[2]]
         # the command being executed: the one sent after f - 1
         grip_state = ep.gripper[f - 1] if f > 0 else spec.gripper.open_value
         if spec.uses_gripper_state:
@@ -116,14 +120,14 @@ class ParaWindowDataset(Dataset):
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image)),
             "start": torch.from_numpy(np.nan_to_num(start)),
-            "eef_pos": torch.from_numpy(ep.eef_pos[f].astype(np.float32)),
+            "eef_pos": torch.from_numpy(eef.astype(np.float32)),
             "gripper_state": torch.tensor([grip_state], dtype=torch.float32),
             "voxel_index": torch.from_numpy(flat.astype(np.int64)),
             "voxel": torch.from_numpy(tg.voxel),
             "gripper_bin": torch.from_numpy(tg.gripper_bins),
             "rotation_bin": torch.from_numpy(tg.rotation_bins),
-            "target_pos": torch.from_numpy(ep.eef_pos[future]),
-            "target_euler": torch.from_numpy(self._euler[e][future]),
+            "target_pos": torch.from_numpy(pos),
+            "target_euler": torch.from_numpy(euler),
             "target_pixel": torch.from_numpy(tg.pixels),
             "K": torch.from_numpy(K),
             "T_world_cam": torch.from_numpy(T_wc),

@@ -271,3 +271,91 @@ def test_bad_settings_are_refused():
         augment.AugmentConfig(orbit_deg=75.0, plane_z=0.9)
     with pytest.raises(ValueError, match="plane_z"):
         augment.AugmentConfig(orbit_deg=10.0)
+
+
+def _front_camera():
+    """A camera looking down at the table from in front, as LIBERO's agentview (no roll)."""
+    K = geometry.intrinsics(110.0, 110.0, 64.0, 64.0)
+    eye, target = np.array([0.9, 0.1, 1.6]), np.array([0.0, 0.05, 0.9])
+    z = (target - eye) / np.linalg.norm(target - eye)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    T = np.eye(4)
+    T[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)  # OpenCV: x right, y down, z forward
+    T[:3, 3] = eye
+    return K, T
+
+
+@pytest.mark.parametrize("cx", [64.0, 60.5])
+def test_mirror_draws_the_reflected_scene(cx):
+    """Dots at world points of any height: in the flipped image they sit where K' projects the
+    reflected points; heights are kept (vertical mirror plane), the camera centre is on it."""
+    K, T = _front_camera()
+    K[0, 2] = cx
+    rng = np.random.default_rng(0)
+    pts = np.column_stack(
+        [rng.uniform(-0.2, 0.2, 6), rng.uniform(-0.2, 0.2, 6), [0.9] * 3 + [1.1] * 3]
+    )
+    uv, _ = geometry.project(pts, K, T)
+    dots = _dots(uv)
+    img, K2, M = augment.mirror(dots, K, T)
+    moved = augment.reflect_points(M, pts)
+    uv2, _ = geometry.project(moved, K2, T)
+    for before, after in zip(uv, uv2, strict=True):  # each dot drawn where K' projects M p
+        seen, drawn = _centroid(dots, before), _centroid(img, after)
+        np.testing.assert_allclose(drawn, [128.0 - seen[0], seen[1]], atol=1e-9)
+    np.testing.assert_allclose(uv2[:, 0], 128.0 - uv[:, 0], atol=1e-9)  # the flip itself
+    np.testing.assert_allclose(uv2[:, 1], uv[:, 1], atol=1e-9)
+    np.testing.assert_allclose(moved[:, 2], pts[:, 2], atol=1e-12)  # heights unchanged
+    assert np.linalg.det(M[:3, :3]) == pytest.approx(-1.0)
+    np.testing.assert_allclose(M @ M, np.eye(4), atol=1e-12)  # a reflection
+    np.testing.assert_allclose(augment.reflect_points(M, T[:3, 3]), T[:3, 3], atol=1e-12)
+    assert K2[0, 2] == 128.0 - cx
+
+
+def test_reflected_orientation_mirrors_the_yaw():
+    """A mirror plane containing the world z axis turns a yaw psi into -psi about its normal:
+    for the plane x = 0, R_z(psi) -> R_z(-psi), and the result is a rotation."""
+    T = np.eye(4)
+    T[:3, :3] = [[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]  # camera x = world x, looking along +y
+    M = T @ np.diag([-1.0, 1, 1, 1]) @ np.linalg.inv(T)
+    np.testing.assert_allclose(M[:3, :3], np.diag([-1.0, 1, 1]), atol=1e-12)
+    euler = np.array([[0.0, 0.0, 0.3], [np.pi, 0.0, 0.5]])  # gripper up / pointing down
+    got = augment.reflect_euler(M, euler)
+    np.testing.assert_allclose(got[0], [0.0, 0.0, -0.3], atol=1e-12)
+    np.testing.assert_allclose(got[1], [np.pi, 0.0, -0.5], atol=1e-12)
+
+
+def test_dataset_labels_follow_the_mirrored_image(tmp_path, episodes):
+    """With every sample mirrored: the image is the plain one flipped, the start keypoint and
+    every target pixel are those of the reflected world points through K', heights and the
+    gripper labels are the plain ones."""
+    from para_training.data.dataset import ParaWindowDataset, sample_index
+    from para_training.train import make_spec
+    from tests.conftest import tiny_configs
+
+    data, hparams, _ = tiny_configs(tmp_path, epochs=1)
+    spec, _ = make_spec(episodes, data, hparams, log=lambda *_: None)
+    index = sample_index(episodes, [0])[:6]
+    plain = ParaWindowDataset(episodes, spec, index)
+    aug = ParaWindowDataset(episodes, spec, index, augment.AugmentConfig(mirror_prob=1.0))
+    torch.manual_seed(0)
+    for k in range(len(index)):
+        a, p = aug[k], plain[k]
+        e, f = index[k]
+        np.testing.assert_array_equal(a["image"].numpy(), p["image"].numpy()[:, ::-1])
+        K2, T = a["K"].numpy(), a["T_world_cam"].numpy()
+        np.testing.assert_allclose(T, p["T_world_cam"].numpy())
+        M = T @ np.diag([-1.0, 1, 1, 1]) @ np.linalg.inv(T)
+        eef = augment.reflect_points(M, episodes[e].eef_pos[f])
+        uv, _ = geometry.project(eef, K2, T)
+        np.testing.assert_allclose(a["start"][:2].numpy(), uv, atol=1e-4)
+        np.testing.assert_allclose(a["eef_pos"].numpy(), eef, atol=1e-6)
+        moved = augment.reflect_points(M, p["target_pos"].numpy())
+        np.testing.assert_allclose(a["target_pos"].numpy(), moved)
+        tuv, _ = geometry.project(moved, K2, T)
+        np.testing.assert_allclose(a["target_pixel"].numpy(), tuv, atol=1e-4)
+        assert K2[0, 2] == spec.image.width - p["K"].numpy()[0, 2]
+        np.testing.assert_array_equal(a["gripper_bin"].numpy(), p["gripper_bin"].numpy())
+    with pytest.raises(ValueError, match="mirror_prob"):
+        augment.AugmentConfig(mirror_prob=1.5)
