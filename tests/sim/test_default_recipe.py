@@ -77,6 +77,8 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     assert "stale_steps" in track["realtime"] and "held_steps" in track["realtime"]
     md = (work / "MODEL_CARD.md").read_text()
     assert "| 2 |" in md and "64x64" in md and "**real-time executor**" in md
+    # no position track in this run: the card says so instead of describing its row
+    assert "No position-OOD (left -> right) row" in md and "row is a second model" not in md
     for f in (
         "model.onnx",
         "MODEL_CARD.md",
