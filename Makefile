@@ -15,5 +15,5 @@ demo:
 # -> export -> closed-loop evaluation -> model card, both tracks side by side on 2 cores.
 # Resumable: re-running skips finished stages. Work folder runs/default.
 train-default: setup
-	OMP_WAIT_POLICY=PASSIVE .venv/bin/para-train-default -o runs/default \
+	OMP_WAIT_POLICY=PASSIVE .venv/bin/para-train-default -o runs/default --matrix-episodes 2 \
 		--install models/para_libero_spatial_t0

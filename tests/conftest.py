@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -18,6 +19,13 @@ for _k, _v in {
     "OPENBLAS_NUM_THREADS": "1",
 }.items():
     os.environ.setdefault(_k, _v)
+
+# MuJoCo's EGL rendering loads Mesa, and Mesa loads the system's libLLVM; triton (pulled in by
+# torch's compiler stack, e.g. through torchvision.ops) bundles its own LLVM and segfaults when
+# it is loaded after that (2026-12-06: LiberoSim, then `import torchvision.ops`, in one
+# process). Tests mix both in one process in any order, so triton is loaded first.
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401
 
 from tests.ros_helpers.env import REPO, ros_isolated_env  # noqa: E402
 

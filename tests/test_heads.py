@@ -203,9 +203,10 @@ def test_the_shipped_model_loads_with_the_default_head():
     reason="shipped model, field data or reference not present",
 )
 def test_the_shipped_model_decodes_as_before():
-    """OnnxPolicy.infer on field-data frames equals the outputs recorded with the code before
-    head families existed (tests/data/make_shipped_reference.py, run on commit 045e186): the
-    decoded action (voxels, targets, pixels, rotation, gripper, validity) bit for bit; the
+    """OnnxPolicy.infer on field-data frames equals the outputs recorded for the shipped model
+    (tests/data/make_shipped_reference.py; first recorded on commit 045e186 with the code before
+    head families existed, re-recorded on e9b66cb when the model was replaced): the decoded
+    action (voxels, targets, pixels, rotation, gripper, validity) bit for bit; the
     network's float outputs (confidence, heatmap, start keypoint) to 1e-4 relative, since ORT's
     fp32 kernels differ in the last bits between CPUs (CI's CPU, without AVX-512: 2.7e-6)."""
     import importlib.util

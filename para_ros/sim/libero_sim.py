@@ -18,6 +18,11 @@ at this API (robosuite reports xyzw; MuJoCo's own model arrays are wxyz).
   the layout (`layouts.episode_seed`), so an episode does not depend on the ones before it;
   layouts are official init states (by index) or fresh ones from the task's placement sampler
   (`fresh_layout(seed)`).
+* One process with torch: rendering (MUJOCO_GL=egl) loads Mesa and with it the system's
+  libLLVM; triton (torch's compiler stack, loaded e.g. by torchvision.ops) bundles another
+  LLVM and segfaults when it is loaded after that. Import torch's stack (or `import triton`)
+  before the first LiberoSim; this project's tools run simulation and training in separate
+  processes.
 """
 
 from __future__ import annotations

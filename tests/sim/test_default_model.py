@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -65,9 +66,12 @@ def test_shipped_model_is_found_loads_and_describes_itself():
     assert spec.image.height == spec.image.width == 128
     # height bins span the LIBERO table-top workspace (world z, metres)
     assert 0.8 < spec.height.min < spec.height.max < 1.4
-    assert "demos.hdf5" in spec.provenance.dataset_id
-    # the executor its card was measured with travels in the contract (issue 11)
+    # trained on the demo files its card lists (the recipe's in-distribution parts)
     card = json.loads((MODEL_DIR / "card.json").read_text())
+    parts = card["tracks"]["in_distribution"]["demos"]["parts"]
+    names = [Path(d["file"]).name for d in parts]
+    assert spec.provenance.dataset_id.split(",") == names
+    # the executor its card was measured with travels in the contract (issue 11)
     assert spec.spec_version == 2
     assert spec.executor.execute_step == card["execute_step"] == 1
     assert spec.executor.zero_rotation and spec.executor.stall_patience == 0
