@@ -119,9 +119,10 @@ class DataConfig:
     augment_mirror_prob: float = field(
         default=0.0,
         metadata={
-            "help": "fraction of training samples mirrored: the image flipped left-right as the "
-            "scene reflected across the camera's vertical plane would look, labels reflected "
-            "exactly (0 = off)"
+            "help": "fraction of training samples mirrored, after any orbit or rotation: the "
+            "image flipped left-right, as the scene reflected across the camera's y-z plane "
+            "(through the optical axis; vertical for a camera without roll) looks; positions "
+            "and orientations reflected with it (0 = off)"
         },
     )
     augment_plane_z: float = field(

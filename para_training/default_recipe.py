@@ -80,14 +80,15 @@ class RecipeConfig:
     eval_episodes: int = 30  # fresh layouts (evaluation seeds)
     ood_cells_grid: int = 4
     ood_episodes_per_cell: int = 6
-    matrix_episodes: int = 0  # > 0: para-eval-matrix rows (official, viewpoint), starts per cell
+    # > 0: para-eval-matrix rows (official, viewpoint, shift), starts per cell
+    matrix_episodes: int = 0
     # > 0: the in_distribution model through ROS 2 with the bridge's real-time executor (the
     # arm keeps moving while the node computes), official init states 0..N-1
     realtime_episodes: int = 20
     official_episodes: int = 50  # the matrix's official row: init states 0..N-1
     thetas: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0)
-    # Chunk step executed per frame. 1 (4 recorded frames ahead) measured on the shipped
-    # model, init states 0-5: 5/6 PLACE; step 0 (2 frames ahead): 2/15 PLACE, its short
+    # Chunk step executed per frame. 1 (4 recorded frames ahead) measured on the model shipped
+    # before 2026-12-06, init states 0-5: 5/6 PLACE; step 0 (2 frames ahead): 2/15 PLACE, its short
     # targets land a height bin or a cell off and the gripper closed ~3 cm above the bowl.
     execute_step: int = 1
     max_steps: int = MAX_STEPS

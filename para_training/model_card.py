@@ -165,7 +165,11 @@ def matrix_lines(matrix_json: Path) -> list[str]:
         *official_notes(rows),
         "Success with its 95% Wilson interval; N counts distinct starts (layout x setting). "
         "Viewpoint rows: the camera orbited by θ about the table point it looks at, 8 "
-        "azimuths; the model was trained at the default camera only.",
+        "azimuths; the model was trained at the default camera only. Shift rows: the "
+        "manipulated object alone moved by that distance in 8 directions. Both start from "
+        "the first official init states (the matrix's --episodes per cell). Refused: starts "
+        "whose shifted objects interpenetrate, refused before the first step and not counted "
+        "in N.",
         "",
     ]
 
@@ -212,14 +216,16 @@ def render_markdown(c: dict) -> str:
         "(no pretrained DINO weights: none can be downloaded on the machines it was made on) "
         f"with `{c['recipe']}`. Created {c['created']} on {c['machine']}.",
         "",
-        "## Closed loop (LIBERO, teleport servo, zero rotation, in-process para-eval-sim)",
+        "## Closed loop (LIBERO, teleport servo, zero rotation)",
         "",
         f"Executor: each new frame, step {c['execute_step']} of the chunk "
         f"({data['stride'] * (c['execute_step'] + 1)} recorded frames ahead), at most 5 cm per "
         "command, StallGuard off; recorded in the model's contract (`executor`), which the "
         "node, para-eval-sim and the bridge use unless a parameter overrides it; the same "
         "commands go through ROS 2 in lock-step (`para-demo`). An episode ends at PLACE or "
-        "after max steps (the expert places in ~50).",
+        "after max steps (the expert places in ~50). Rows run in-process (para-eval-sim), "
+        "except the real-time row, which runs through ROS 2 and counts steps in ticks of the "
+        "model's dt.",
         "",
         "| setting | N | PLACE | GRASP | MISS | success [95% Wilson CI] | median steps to PLACE "
         "| max steps |",
@@ -229,7 +235,8 @@ def render_markdown(c: dict) -> str:
     if "realtime" in main:
         rows.append(
             (
-                "official init states 0..N-1, **real-time executor** through ROS 2 "
+                f"official init states 0..{main['realtime']['n'] - 1}, **real-time "
+                "executor** through ROS 2 "
                 "(para-deploy --sim --mode realtime: a tick every model dt, the arm executes "
                 "the newest command while the node computes)",
                 main["realtime"],

@@ -42,9 +42,12 @@ camera without roll): a point at camera x goes to -x, so with pixel i covering [
 flipped image is the reflected scene seen through K with cx' = W - cx (and skew negated). The
 labels are the reflected world targets (positions p' = M p, orientations M R M, heights
 unchanged when that plane is vertical) projected with that K and the unchanged pose. The
-reflected scene is not the real one (the plate and the ramekin swap sides), but it is a
-consistent scene with the same task, and the bowl appears where the demos never put it: the
-seed's left -> right split trains on one side of the image only.
+reflected scene is not the real one, but a consistent scene with the same task, its objects on
+the other side of the image centre. Rotation labels go through the run's rotation codec (a
+pca1d basis is fitted on the unmirrored demos), so a reflected orientation is encoded as that
+codec encodes any orientation. LIBERO's agentview camera sits at y = 0 while task 0's objects
+are at y = 0.19-0.21 m: a mirrored sample puts them near y = -0.2, not into the right half of
+the seed's shift grid (docs/issue14_trials.md, change 5).
 """
 
 from __future__ import annotations
