@@ -384,7 +384,10 @@ def install(cfg, outs: dict[str, dict], dest: Path, matrix: Path | None = None) 
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(main["onnx"], dest / "model.onnx")
     shutil.copy2(cfg.out / "MODEL_CARD.md", dest / "MODEL_CARD.md")
-    shutil.copy2(cfg.out / "card.json", dest / "card.json")
+    card = json.loads((cfg.out / "card.json").read_text())
+    if matrix is not None:  # the shipped copy next to the card, not the work folder's file
+        card["matrix"] = "matrix.json"
+    (dest / "card.json").write_text(json.dumps(card, indent=1))
     for name, o in outs.items():
         _strip_targets(o["results"], dest / f"eval_{name}.json")
         if o.get("realtime") and Path(o["realtime"]).exists():

@@ -56,9 +56,25 @@ def test_card_says_how_many_starts_were_refused():
     track = next(iter(card["tracks"]))
     cl = {**card["tracks"][track]["closed_loop"], "refused": 31}
     tracks = {track: {**card["tracks"][track], "closed_loop": cl}}
-    md = render_markdown({**card, "tracks": tracks})
+    md = render_markdown({**card, "tracks": tracks, "matrix": None})
     assert "; 31 more starts refused before the first step" in md
     assert f"not counted in N | {cl['n']} | {cl['PLACE']} |" in md
     cl0 = {**cl, "refused": 0}
-    md0 = render_markdown({**card, "tracks": {track: {**tracks[track], "closed_loop": cl0}}})
+    md0 = render_markdown(
+        {**card, "matrix": None, "tracks": {track: {**tracks[track], "closed_loop": cl0}}}
+    )
     assert "more starts refused" not in md0
+
+
+def test_shipped_card_points_at_its_own_matrix_copy():
+    """card.json names the matrix.json shipped next to it (not the recipe's work folder), and
+    the shipped card's held-out table is that file's, rendered."""
+    from para_training.model_card import matrix_lines
+
+    card = json.loads(CARD.read_text())
+    assert "matrix" in card  # make train-default runs the matrix (--matrix-episodes 2)
+    path = CARD.parent / card["matrix"]
+    assert card["matrix"] == "matrix.json" and path.is_file()
+    md = (CARD.parent / "MODEL_CARD.md").read_text()
+    table = "\n".join(matrix_lines(path))
+    assert table.split("\n\n")[1] in md  # the same rows
