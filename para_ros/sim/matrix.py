@@ -1,5 +1,6 @@
 """`para-eval-matrix`: the card's closed-loop table, models x settings, every cell with N and
-its 95% Wilson interval (markdown + JSON + a PNG of success against θ and shift distance).
+its 95% Wilson interval: markdown (one line per cell, and models x cells), JSON, and PNGs of
+the models x cells table and of success against θ and shift distance.
 
     para-eval-matrix --models model.onnx --episodes 10 -o results/matrix \\
         --split-models right=left_half.onnx far=near_half.onnx
@@ -92,6 +93,59 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pivot(rows: list[dict]) -> str:
+    """Markdown, one line per model and one column per cell (label), in the rows' order; a
+    cell that model was not run on reads "not run"."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    got = {(r["model"], r["label"]): r["summary"] for r in rows}
+    lines = ["| model | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for m in models:
+        cells = [
+            format_rate(got[m, c]["PLACE"], got[m, c]["n"]) if (m, c) in got else "not run"
+            for c in labels
+        ]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_table(rows: list[dict], path: Path) -> Path:
+    """PNG of `pivot`: models x cells coloured by success rate, each cell annotated with
+    PLACE/N, the rate and its 95% Wilson interval; cells not run are grey and say so."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    got = {(r["model"], r["label"]): r["summary"] for r in rows}
+    rate = np.full((len(models), len(labels)), np.nan)  # (models, cells) success in [0, 1]
+    fig, ax = plt.subplots(figsize=(2.2 + 2.1 * len(labels), 0.9 + 0.6 * len(models)))
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="0.85")
+    for i, m in enumerate(models):
+        for j, c in enumerate(labels):
+            s = got.get((m, c))
+            if s is None or s["n"] == 0:
+                text = "not run"
+            else:
+                rate[i, j] = s["PLACE"] / s["n"]
+                lo, hi = s["ci95"]
+                text = f"{s['PLACE']}/{s['n']} = {100 * rate[i, j]:.0f}%"
+                text += f"\n[{100 * lo:.0f}–{100 * hi:.0f}%]"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8)
+    ax.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set_title("closed-loop success (PLACE / N), 95% Wilson interval", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot(rows: list[dict], path: Path) -> Path | None:
     """PNG: success (with its 95% interval) against θ and against shift distance, one line
     per model; the official init states are the 0 point of both. None when no such rows."""
@@ -132,7 +186,10 @@ def plot(rows: list[dict], path: Path) -> Path | None:
         ax.set_ylabel("success (%), 95% Wilson interval")
         ax.set_ylim(-5, 105)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:  # e.g. a table with viewpoint rows only: say so instead of an empty frame
+            ax.text(0.5, 0.5, "no rows", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -202,9 +259,11 @@ def official_notes(rows: list[dict]) -> list[str]:
 
 
 def write_table(rows: list[dict], args: dict, out: Path) -> str:
-    """matrix.md, matrix.json and success.png of complete rows (one shard or merged)."""
+    """matrix.md, matrix.json, table.png and success.png of complete rows (one shard or
+    merged)."""
     out.mkdir(parents=True, exist_ok=True)
-    md = f"# Closed-loop success, {args['suite']} task {args['task']}\n\n" + table(rows)
+    md = f"# Closed-loop success, {args['suite']} task {args['task']}\n\n" + pivot(rows)
+    md += f"\n![models x cells]({plot_table(rows, out / 'table.png').name})\n\n" + table(rows)
     md += "".join(f"\n{line}" for line in official_notes(rows))
     png = plot(rows, out / "success.png")
     if png:

@@ -181,6 +181,11 @@ def test_matrix_join_puts_separate_runs_in_one_table(exported, tmp_path, capsys)
     assert [r["summary"]["n"] for r in rows] == [1, 2]
     md = (tmp_path / "all" / "matrix.md").read_text()
     assert "| model_a | fresh | fresh layouts | 1 |" in md and "success.png" in md
+    # the models x cells table: each model's line has the cell the other model was run on
+    lines = md.splitlines()
+    assert lines[2] == "| model | fresh layouts | θ = 10° x 2 azimuths |" and "table.png" in md
+    assert lines[4].startswith("| model_a | ") and lines[4].endswith(" | not run |")
+    assert lines[5].startswith("| model_b | not run | ")
     other = ["join", table[0], str(tmp_path / "c" / "matrix.json"), "-o", str(tmp_path / "x")]
     assert matrix_main(other) == 2
     assert "max_steps" in capsys.readouterr().err

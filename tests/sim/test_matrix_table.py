@@ -1,0 +1,52 @@
+"""para-eval-matrix's models x cells table (markdown and PNG) from finished rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from para_ros.core.stats import wilson_interval
+from para_ros.sim.matrix import pivot, plot_table, write_table
+
+
+def _row(model: str, setting: str, label: str, place: int, n: int) -> dict:
+    summary = {"n": n, "PLACE": place, "GRASP": 0, "MISS": n - place}
+    summary["ci95"] = list(wilson_interval(place, n))
+    summary["success_rate"] = place / n
+    return {"model": model, "setting": setting, "label": label, "x": None, "summary": summary,
+            "refused": 0}  # fmt: skip
+
+
+ROWS = [
+    _row("para_dino_kv", "fresh", "fresh layouts", 15, 20),
+    _row("coord", "fresh", "fresh layouts", 0, 20),
+    _row("para_dino_kv", "position", "half right", 7, 25),
+]
+
+
+def test_pivot_has_one_line_per_model_and_says_what_was_not_run():
+    lines = pivot(ROWS).splitlines()
+    assert lines[0] == "| model | fresh layouts | half right |"
+    assert lines[2] == "| para_dino_kv | 15/20 = 75% [53–89%] | 7/25 = 28% [14–48%] |"
+    assert lines[3] == "| coord | 0/20 = 0% [0–16%] | not run |"
+    assert len(lines) == 4
+
+
+def test_table_png_colours_cells_by_rate_and_greys_the_missing(tmp_path):
+    from PIL import Image
+
+    path = plot_table(ROWS, tmp_path / "table.png")
+    img = np.asarray(Image.open(path).convert("RGB")).astype(int)  # (H, W, 3) uint8 -> int
+    h, w, _ = img.shape
+    assert h > 100 and w > 300
+    grey = (np.abs(img - 217).max(axis=2) <= 2).mean()  # "0.85" grey: the cell not run
+    assert 0.05 < grey < 0.4
+    # the 0% cell is deep red (RdYlGn at 0), the 75% cell green
+    red = ((img[..., 0] > 150) & (img[..., 1] < 40) & (img[..., 2] < 60)).mean()
+    green = ((img[..., 1] > 150) & (img[..., 0] < 160) & (img[..., 2] < 130)).mean()
+    assert red > 0.05 and green > 0.05
+
+
+def test_matrix_md_leads_with_the_pivot_and_links_both_pngs(tmp_path):
+    md = write_table(ROWS, {"suite": "libero_spatial", "task": 0}, tmp_path)
+    assert md.index("| model | fresh layouts | half right |") < md.index("| model | setting |")
+    assert "(table.png)" in md and (tmp_path / "table.png").is_file()
