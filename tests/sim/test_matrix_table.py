@@ -50,3 +50,19 @@ def test_matrix_md_leads_with_the_pivot_and_links_both_pngs(tmp_path):
     md = write_table(ROWS, {"suite": "libero_spatial", "task": 0}, tmp_path)
     assert md.index("| model | fresh layouts | half right |") < md.index("| model | setting |")
     assert "(table.png)" in md and (tmp_path / "table.png").is_file()
+
+
+def test_docs_matrix_md_shows_the_committed_json():
+    """docs/matrix.md's two tables are those of docs/matrix.json (written by `join`, not by
+    hand), and its PNG exists."""
+    import json
+    from pathlib import Path
+
+    from para_ros.sim.matrix import table
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    rows = json.loads((docs / "matrix.json").read_text())["rows"]
+    md = (docs / "matrix.md").read_text()
+    assert pivot(rows) in md
+    assert table(rows) in md
+    assert "(matrix.png)" in md and (docs / "matrix.png").is_file()
