@@ -93,12 +93,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _grid(rows: list[dict]) -> tuple[list[str], list[str], dict]:
+    """Models and cell labels in the rows' order, and each (model, label)'s summary."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    return models, labels, {(r["model"], r["label"]): r["summary"] for r in rows}
+
+
 def pivot(rows: list[dict]) -> str:
     """Markdown, one line per model and one column per cell (label), in the rows' order; a
     cell that model was not run on reads "not run"."""
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    labels = list(dict.fromkeys(r["label"] for r in rows))
-    got = {(r["model"], r["label"]): r["summary"] for r in rows}
+    models, labels, got = _grid(rows)
     lines = ["| model | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for m in models:
         cells = [
@@ -118,9 +123,7 @@ def plot_table(rows: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    labels = list(dict.fromkeys(r["label"] for r in rows))
-    got = {(r["model"], r["label"]): r["summary"] for r in rows}
+    models, labels, got = _grid(rows)
     rate = np.full((len(models), len(labels)), np.nan)  # (models, cells) success in [0, 1]
     fig, ax = plt.subplots(figsize=(2.2 + 2.1 * len(labels), 0.9 + 0.6 * len(models)))
     cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="0.85")
@@ -131,9 +134,7 @@ def plot_table(rows: list[dict], path: Path) -> Path:
                 text = "not run"
             else:
                 rate[i, j] = s["PLACE"] / s["n"]
-                lo, hi = s["ci95"]
-                text = f"{s['PLACE']}/{s['n']} = {100 * rate[i, j]:.0f}%"
-                text += f"\n[{100 * lo:.0f}–{100 * hi:.0f}%]"
+                text = format_rate(s["PLACE"], s["n"]).replace(" [", "\n[")
             ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(labels)), labels, fontsize=8)
