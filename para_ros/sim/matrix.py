@@ -331,12 +331,41 @@ def join_tables(paths: list[Path], out: Path) -> str:
     return write_table(rows, {**ref, "joined": [str(p) for p in paths]}, out)
 
 
+def _replace_table(md: str, header: str, new: str, page: Path) -> str:
+    """md with the table whose first line starts with `header` replaced by `new`."""
+    lines = md.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith(header)), None)
+    if start is None:
+        raise ValueError(f"{page} has no table starting {header!r}")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "".join(lines[:start]) + new + "".join(lines[end:])
+
+
+def update_page(paths: list[Path], out: Path) -> str:
+    """Rewrite the two tables of a hand-written page (docs/matrix.md) from one matrix.json, so
+    that the page never holds a hand-edited table: its table starting "| model | <first cell
+    label> |" becomes `pivot` and its table starting "| model | setting |" becomes `table`;
+    the prose is kept. Errors: not exactly one JSON, or a page without those tables."""
+    if len(paths) != 1:
+        raise ValueError(f"page takes one matrix.json, got {len(paths)}")
+    rows = json.loads(paths[0].read_text())["rows"]
+    new_pivot = pivot(rows)
+    first_label = new_pivot.split(" | ")[1]  # "| model | fresh layouts | ..."
+    md = _replace_table(out.read_text(), f"| model | {first_label} |", new_pivot, out)
+    md = _replace_table(md, "| model | setting |", table(rows), out)
+    out.write_text(md)
+    return md
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # subcommands over finished files: name -> (files' help, function(paths, out))
     tools = {
         "join": ("matrix.json files of complete runs", join_tables),
         "merge": ("matrix_shard<i>of<n>.json files", merge_shards),
+        "page": ("the matrix.json whose tables -o's page (a markdown file) shows", update_page),
     }
     if argv[:1] and argv[0] in tools:
         help_, fn = tools[argv[0]]

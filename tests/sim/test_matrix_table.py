@@ -66,3 +66,22 @@ def test_docs_matrix_md_shows_the_committed_json():
     assert pivot(rows) in md
     assert table(rows) in md
     assert "(matrix.png)" in md and (docs / "matrix.png").is_file()
+
+
+def test_page_rewrites_both_tables_of_a_hand_written_page_and_keeps_its_prose(tmp_path):
+    import json
+
+    from para_ros.sim.matrix import main, table
+
+    (tmp_path / "m.json").write_text(json.dumps({"rows": ROWS}))
+    page = tmp_path / "page.md"
+    stale = "| model | fresh layouts |\n|---|---|\n| para_dino_kv | 1/20 = 5% [1–24%] |\n"
+    stale_cells = "| model | setting | cell |\n|---|---|---|\n| x | y | z |\n"
+    page.write_text(f"# Matrix\n\n{stale}\nprose kept\n\n{stale_cells}\n## End\n")
+    assert main(["page", str(tmp_path / "m.json"), "-o", str(page)]) == 0
+    md = page.read_text()
+    assert md == f"# Matrix\n\n{pivot(ROWS)}\nprose kept\n\n{table(ROWS)}\n## End\n"
+    assert "not run" in md and "1/20" not in md  # the new column, the stale cell gone
+    page.write_text("# no tables\n")
+    assert main(["page", str(tmp_path / "m.json"), "-o", str(page)]) == 2
+    assert page.read_text() == "# no tables\n"  # nothing written on an error
