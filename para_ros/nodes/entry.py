@@ -7,7 +7,7 @@ from __future__ import annotations
 import faulthandler
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 def print_help(argv: list[str], name: str, doc: str | None, params: Iterable[tuple]) -> bool:
@@ -33,3 +33,26 @@ def ignore_further_interrupts() -> None:
     `ros2 launch` forwards its own SIGINT; a second KeyboardInterrupt inside destroy_node
     would end a clean shutdown with a traceback and exit code -2 (a failure to launch)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def spin_until_shutdown(
+    spin_once: Callable[[], None], ok: Callable[[], bool], more: Callable[[], bool] = lambda: True
+) -> None:
+    """Call `spin_once` (one bounded wait of an executor) while the ROS context is `ok()` and
+    `more()` holds.
+
+    A SIGINT or SIGTERM that shuts the context down between `ok()` and the wait makes rcl
+    refuse the wait set (RCLError "the given context is not valid"): that is a shutdown, not
+    a failure, and ends the loop quietly. Seen under load as the policy node exiting with code
+    1 and a traceback when `para-deploy` stopped it at the end of an episode. An RCLError while
+    the context is still ok is re-raised.
+    """
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+    while ok() and more():
+        try:
+            spin_once()
+        except _rclpy.RCLError:
+            if ok():
+                raise
+            return

@@ -38,7 +38,12 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from para_ros.core import geometry
 from para_ros.msg import EpisodeStatus, PolicyAction
 from para_ros.nodes import conversions as cv
-from para_ros.nodes.entry import enable_stack_dumps, ignore_further_interrupts, print_help
+from para_ros.nodes.entry import (
+    enable_stack_dumps,
+    ignore_further_interrupts,
+    print_help,
+    spin_until_shutdown,
+)
 from para_ros.runtime.executor import Follower
 from para_ros.sim.evaluate import latency_summary, save_gif
 from para_ros.sim.libero_sim import MAX_STEPS, LiberoSim, SimConfig, SimError
@@ -453,8 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     node = None
     try:
         node = LiberoBridge()
-        while rclpy.ok() and not node.done.is_set():
-            rclpy.spin_once(node, timeout_sec=0.1)
+        done = node.done
+        spin_until_shutdown(
+            lambda: rclpy.spin_once(node, timeout_sec=0.1), rclpy.ok, lambda: not done.is_set()
+        )
     except (SimError, ValueError, FileNotFoundError, ParameterException) as exc:
         print(f"para_libero_bridge: error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -59,7 +59,12 @@ from para_ros.core.plausibility import (
 from para_ros.core.rectify import Rectifier
 from para_ros.msg import PolicyAction
 from para_ros.nodes import conversions as cv
-from para_ros.nodes.entry import enable_stack_dumps, ignore_further_interrupts, print_help
+from para_ros.nodes.entry import (
+    enable_stack_dumps,
+    ignore_further_interrupts,
+    print_help,
+    spin_until_shutdown,
+)
 from para_ros.nodes.policy_params import PARAMS
 from para_ros.runtime.executor import Executor, resolve_executor, safety_config
 from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
@@ -665,8 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         # launcher); this loop notices within 0.5 s
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.5)
+        spin_until_shutdown(lambda: executor.spin_once(timeout_sec=0.5), rclpy.ok)
     except (StartupError, ParameterException) as exc:  # e.g. -p threads:=abc
         print(f"para_policy: error: {exc}", file=sys.stderr, flush=True)
         return 2

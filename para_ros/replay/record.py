@@ -36,6 +36,7 @@ def record(out: Path, topics: list[str], duration: float = 0.0) -> dict[str, int
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rosbags.rosbag2 import StoragePlugin, Writer
 
+    from para_ros.nodes.entry import spin_until_shutdown
     from para_ros.replay.ros_types import msg_class, typestore
 
     partial = out.with_name(out.name + ".partial")
@@ -67,8 +68,11 @@ def record(out: Path, topics: list[str], duration: float = 0.0) -> dict[str, int
     t0 = time.monotonic()
     clean = False
     try:
-        while rclpy.ok() and (not duration or time.monotonic() - t0 < duration):
-            rclpy.spin_once(node, timeout_sec=0.1)
+        spin_until_shutdown(
+            lambda: rclpy.spin_once(node, timeout_sec=0.1),
+            rclpy.ok,
+            lambda: not duration or time.monotonic() - t0 < duration,
+        )
         clean = True
     except (KeyboardInterrupt, ExternalShutdownException):
         clean = True
