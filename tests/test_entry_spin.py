@@ -11,13 +11,10 @@ pytestmark = pytest.mark.ros
 
 
 @pytest.fixture
-def ros_context(monkeypatch):
-    import os
-
+def ros_context():
     import rclpy
 
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(90 + os.getpid() % 10))
+    # loopback and the run's own domain: tests/conftest.py set them for this process
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     yield ctx

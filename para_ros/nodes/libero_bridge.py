@@ -458,9 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     node = None
     try:
         node = LiberoBridge()
-        done = node.done
         spin_until_shutdown(
-            lambda: rclpy.spin_once(node, timeout_sec=0.1), rclpy.ok, lambda: not done.is_set()
+            lambda: rclpy.spin_once(node, timeout_sec=0.1),
+            rclpy.ok,
+            lambda: not node.done.is_set(),
         )
     except (SimError, ValueError, FileNotFoundError, ParameterException) as exc:
         print(f"para_libero_bridge: error: {exc}", file=sys.stderr, flush=True)

@@ -351,9 +351,8 @@ def update_page(paths: list[Path], out: Path) -> str:
     if len(paths) != 1:
         raise ValueError(f"page takes one matrix.json, got {len(paths)}")
     rows = json.loads(paths[0].read_text())["rows"]
-    new_pivot = pivot(rows)
-    first_label = new_pivot.split(" | ")[1]  # "| model | fresh layouts | ..."
-    md = _replace_table(out.read_text(), f"| model | {first_label} |", new_pivot, out)
+    first_label = _grid(rows)[1][0]
+    md = _replace_table(out.read_text(), f"| model | {first_label} |", pivot(rows), out)
     md = _replace_table(md, "| model | setting |", table(rows), out)
     out.write_text(md)
     return md

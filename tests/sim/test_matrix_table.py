@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from para_ros.core.stats import wilson_interval
@@ -52,25 +55,26 @@ def test_matrix_md_leads_with_the_pivot_and_links_both_pngs(tmp_path):
     assert "(table.png)" in md and (tmp_path / "table.png").is_file()
 
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _docs_rows() -> list[dict]:
+    return json.loads((DOCS / "matrix.json").read_text())["rows"]
+
+
 def test_docs_matrix_md_shows_the_committed_json():
     """docs/matrix.md's two tables are those of docs/matrix.json (written by `join`, not by
     hand), and its PNG exists."""
-    import json
-    from pathlib import Path
-
     from para_ros.sim.matrix import table
 
-    docs = Path(__file__).resolve().parents[2] / "docs"
-    rows = json.loads((docs / "matrix.json").read_text())["rows"]
-    md = (docs / "matrix.md").read_text()
+    rows = _docs_rows()
+    md = (DOCS / "matrix.md").read_text()
     assert pivot(rows) in md
     assert table(rows) in md
-    assert "(matrix.png)" in md and (docs / "matrix.png").is_file()
+    assert "(matrix.png)" in md and (DOCS / "matrix.png").is_file()
 
 
 def test_page_rewrites_both_tables_of_a_hand_written_page_and_keeps_its_prose(tmp_path):
-    import json
-
     from para_ros.sim.matrix import main, table
 
     (tmp_path / "m.json").write_text(json.dumps({"rows": ROWS}))
@@ -89,11 +93,7 @@ def test_page_rewrites_both_tables_of_a_hand_written_page_and_keeps_its_prose(tm
 
 def test_docs_matrix_json_has_every_model_in_every_cell_with_n_at_least_20():
     """Issue 15's matrix is complete: no "not run" cell and N >= 20 in each."""
-    import json
-    from pathlib import Path
-
-    rows = json.loads((Path(__file__).resolve().parents[2] / "docs/matrix.json").read_text())
-    rows = rows["rows"]
+    rows = _docs_rows()
     models = {r["model"] for r in rows}
     labels = {r["label"] for r in rows}
     got = {(r["model"], r["label"]): r["summary"]["n"] for r in rows}
