@@ -12,7 +12,8 @@ demo:
 	scripts/run.sh
 
 # The embedded default model (models/para_libero_spatial_t0): demos -> rotation basis -> train
-# -> export -> closed-loop evaluation -> model card, both tracks side by side on 2 cores.
+# -> export -> closed-loop evaluation -> model card; its three tracks (in-distribution, left ->
+# right, near -> far) two side by side on 2 cores.
 # Resumable: re-running skips finished stages. Work folder runs/default.
 train-default: setup
 	OMP_WAIT_POLICY=PASSIVE .venv/bin/para-train-default -o runs/default --matrix-episodes 2 \

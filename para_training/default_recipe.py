@@ -28,8 +28,10 @@ tool of this project run as its own process:
                 interval
 
 The in-distribution track gives the shipped model; the position (left -> right) and near
-(near -> far) tracks are evaluation only: models of the same recipe trained on a half. With
---jobs 2 the tracks' stages run side by side (2-core machine).
+(near -> far) tracks are evaluation only: models of the same recipe trained on a half. All three
+are the default; with --jobs 2 two tracks run side by side, one core each (2-core machine). A
+run of the position / near tracks alone adds their rows to an installed card (--install),
+refused unless they were trained with that card's recipe.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ class RecipeConfig:
     execute_step: int = 1
     max_steps: int = MAX_STEPS
     jobs: int = 2
-    tracks: tuple[str, ...] = ("in_distribution", "position")
+    tracks: tuple[str, ...] = ("in_distribution", "position", "near")
     train_args: list[str] = field(default_factory=list)
     force: bool = False
     int8: bool = False
@@ -483,8 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--tracks",
         nargs="+",
-        default=["in_distribution", "position"],
+        default=["in_distribution", "position", "near"],
         choices=["in_distribution", "position", "near"],
+        help="the card's tracks (two side by side with --jobs 2); a run of the position/near "
+        "tracks alone with --install adds their rows to the installed card",
     )
     ap.add_argument("--int8", action="store_true", help="also export and report an int8 copy")
     ap.add_argument("--force", action="store_true", help="re-run stages whose output exists")
@@ -493,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         metavar="DIR",
         help="copy the in-distribution model, its card and results to DIR (e.g. "
-        "models/para_libero_spatial_t0)",
+        "models/para_libero_spatial_t0); a run of the position/near tracks only adds their "
+        "rows to the card in DIR, refused unless they were trained with its recipe",
     )
     ap.add_argument(
         "train_args",
@@ -559,7 +564,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.install:
         from para_training.model_card import install
 
-        install(cfg, outs_by_track, Path(args.install), matrix)
+        try:
+            install(cfg, outs_by_track, Path(args.install), matrix, machine())
+        except ValueError as exc:  # a track added to a card of another recipe, or no card
+            print(f"para-train-default: --install: {exc}", file=sys.stderr)
+            return 2
         print(f"installed to {args.install}")
     return 0
 

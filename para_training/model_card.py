@@ -204,6 +204,41 @@ def _augmentation_line(data: dict) -> str:
     return "- augmentation (training samples): " + ("; ".join(parts) if parts else "none")
 
 
+OOD_TRACKS = {
+    "position": ("left -> right", "left", " (the seed's protocol; published PARA: 54% with a "
+                 "pretrained backbone on a GPU)"),
+    "near": ("near -> far", "near", ""),
+}  # fmt: skip
+
+
+def _ood_lines(t: dict) -> list[str]:
+    """The card's sentences on its position-OOD rows: which model each is, when a row was
+    added to the card after the fact, and which row is missing."""
+    lines = []
+    for name, (split, half, note) in OOD_TRACKS.items():
+        if name not in t:
+            lines.append(
+                f"No position-OOD ({split}) row: this run did not train the {name} track; "
+                f"`para-train-default --tracks {name}` measures it with a model of the same "
+                f"recipe trained on the {half} half."
+            )
+            continue
+        made = t[name].get("made")
+        lines.append(
+            f"The {split} row is another model of the same recipe, trained on the {half} half "
+            f"only{note}"
+            + (
+                f"; it was added to this card on {made['created']} ({made['machine']}) by "
+                f"`para-train-default --tracks {name} --install`, which checks that its "
+                "training config is the in-distribution model's but for its own data"
+                if made
+                else ""
+            )
+            + "."
+        )
+    return [*lines, "The shipped file is the in-distribution model.", ""]
+
+
 def render_markdown(c: dict) -> str:
     t = c["tracks"]
     main = t.get("in_distribution") or next(iter(t.values()))
@@ -256,14 +291,7 @@ def render_markdown(c: dict) -> str:
     lines += [
         "",
         *(matrix_lines(c["matrix"]) if c.get("matrix") else []),
-        "The position-OOD row is a second model of the same recipe trained on the left half "
-        "only (the seed's protocol; published PARA: 54% with a pretrained backbone on a GPU); "
-        "the shipped file is the in-distribution model."
-        if "position" in t
-        else "No position-OOD (left -> right) row: this run trained the in-distribution track "
-        "only; `para-train-default --tracks position` measures it with a second model of the "
-        "same recipe trained on the left half (published PARA: 54%).",
-        "",
+        *_ood_lines(t),
         "## Data",
         "",
     ]
@@ -377,9 +405,16 @@ def _strip_targets(results: Path, out: Path) -> None:
     out.write_text(json.dumps(r, indent=1))
 
 
-def install(cfg, outs: dict[str, dict], dest: Path, matrix: Path | None = None) -> None:
+def install(
+    cfg, outs: dict[str, dict], dest: Path, matrix: Path | None = None, machine: str = ""
+) -> None:
     """Copy the shipped model (in-distribution track) with its card and results to `dest`;
-    `matrix`: the matrix.json whose table, JSON and PNG go along."""
+    `matrix`: the matrix.json whose table, JSON and PNG go along. A run without the
+    in-distribution track adds its tracks to the card already in `dest` (`add_tracks`;
+    `machine`: where they were made)."""
+    if "in_distribution" not in outs:
+        add_tracks(cfg, outs, dest, machine)
+        return
     main = outs["in_distribution"]
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(main["onnx"], dest / "model.onnx")
@@ -404,3 +439,84 @@ def install(cfg, outs: dict[str, dict], dest: Path, matrix: Path | None = None) 
     gif = main["dir"] / "eval" / "episode_shard0.gif"
     if gif.exists():
         shutil.copy2(gif, dest / "episode.gif")
+
+
+# Training-config entries that differ between the tracks of one recipe: the track's own data
+# files, the statistics drawn from them, where the run was written, and how it was run.
+TRACK_OWN_KEYS = frozenset(
+    {
+        "data.data",
+        "data.rotation_basis",
+        "model.height_min",
+        "model.height_max",
+        "train.output_dir",
+        "train.run_name",
+        "train.threads",
+        "train.resume_from",
+        "train.progress",
+    }
+)
+
+
+def _unset(v) -> bool:
+    # None: a key the older run's config did not have yet; NaN: "derive it" (augment_plane_z)
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def recipe_differences(card_cfg: dict, track_cfg: dict, path: str = "") -> list[str]:
+    """The training-config entries (dotted key paths) in which a track's run differs from the
+    card's recipe, ignoring TRACK_OWN_KEYS; a key one side lacks or leaves unset (None, NaN)
+    does not count. Empty: the same recipe."""
+    out = []
+    for k in sorted(set(card_cfg) | set(track_cfg)):
+        key = f"{path}{k}"
+        a, b = card_cfg.get(k), track_cfg.get(k)
+        if key in TRACK_OWN_KEYS or _unset(a) or _unset(b):
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += recipe_differences(a, b, key + ".")
+        elif a != b:
+            out.append(f"{key}: {a!r} in the card, {b!r} in this run")
+    return out
+
+
+TRACK_ORDER = ("in_distribution", "position", "near")
+
+
+def add_tracks(cfg, outs: dict[str, dict], dest: Path, machine: str) -> None:
+    """Add the position / near tracks of a run to the card installed in `dest`: their rows,
+    data, training and stage times, each track stamped with when and where it was made; the
+    results go along as eval_<track>.json. Refused (ValueError, nothing written) when `dest`
+    has no card, when the execute step differs, or when a track's training config differs from
+    the card's in-distribution model in anything but TRACK_OWN_KEYS: a row of another recipe
+    would describe another model."""
+    card_file = dest / "card.json"
+    if not card_file.is_file():
+        raise ValueError(
+            f"{card_file}: no card to add the tracks {sorted(outs)} to; install the "
+            "in_distribution track first (para-train-default --install DIR)"
+        )
+    card = json.loads(card_file.read_text())
+    if card["execute_step"] != cfg.execute_step:
+        raise ValueError(
+            f"execute step {cfg.execute_step} in this run, {card['execute_step']} in "
+            f"{card_file}: its rows would use another executor"
+        )
+    new = card_data(cfg, outs, card["machine"])
+    reference = card["tracks"]["in_distribution"]["training"]["config"]
+    for name, track in new["tracks"].items():
+        diff = recipe_differences(reference, track["training"]["config"])
+        if diff:
+            raise ValueError(
+                f"track {name!r} was trained with another recipe than {card_file}: "
+                + "; ".join(diff)
+            )
+        track["made"] = {"created": new["created"], "machine": machine}
+    tracks = {**card["tracks"], **new["tracks"]}
+    card["tracks"] = {k: tracks[k] for k in sorted(tracks, key=TRACK_ORDER.index)}
+    shown = {**card, "matrix": str(dest / card["matrix"])} if card.get("matrix") else card
+    markdown = render_markdown(shown)  # everything computed before the first file is written
+    for name, o in outs.items():
+        _strip_targets(o["results"], dest / f"eval_{name}.json")
+    card_file.write_text(json.dumps(card, indent=1))
+    (dest / "MODEL_CARD.md").write_text(markdown)

@@ -78,7 +78,7 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     md = (work / "MODEL_CARD.md").read_text()
     assert "| 2 |" in md and "64x64" in md and "**real-time executor**" in md
     # no position track in this run: the card says so instead of describing its row
-    assert "No position-OOD (left -> right) row" in md and "row is a second model" not in md
+    assert "No position-OOD (left -> right) row" in md and "The left -> right row is" not in md
     for f in (
         "model.onnx",
         "MODEL_CARD.md",
@@ -112,6 +112,44 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     assert state["epoch"] == 1
     assert (d / "model.onnx").stat().st_mtime > onnx_before
     assert (d / "eval" / "results.json").stat().st_mtime >= (d / "model.onnx").stat().st_mtime
+
+    # a near -> far track run apart adds its row to the installed card, only when it was
+    # trained with the card's recipe (the card's model now has 2 epochs)
+    card_before = (dest / "card.json").read_bytes()
+    onnx_before = (dest / "model.onnx").read_bytes()
+    i = args.index("--tracks")
+    near = [*args[:i], "--tracks", "near", "--position-demos", "2", "--ood-grid", "4"]
+    near += ["--ood-episodes", "1", "--jobs", "1", "--install", str(dest)]
+    near[near.index("-o") + 1] = str(tmp_path / "near")
+    capsys.readouterr()
+    assert recipe_main(near) == 2  # 1 epoch: another recipe than the card's
+    err = capsys.readouterr().err
+    assert "track 'near' was trained with another recipe" in err
+    assert "train.epochs: 2 in the card, 1 in this run" in err
+    assert (dest / "card.json").read_bytes() == card_before
+    assert not (dest / "eval_near.json").exists()
+    i = near.index("--epochs")
+    assert recipe_main([*near[:i], "--epochs", "2", *near[i + 2 :]]) == 0
+    card2 = json.loads((dest / "card.json").read_text())
+    assert list(card2["tracks"]) == ["in_distribution", "near"]
+    assert (
+        card2["tracks"]["in_distribution"] == json.loads(card_before)["tracks"]["in_distribution"]
+    )
+    assert (dest / "model.onnx").read_bytes() == onnx_before  # the shipped model is untouched
+    near_track = card2["tracks"]["near"]
+    assert near_track["made"]["created"] and "no GPU used" in near_track["made"]["machine"]
+    near_eps = json.loads((dest / "eval_near.json").read_text())["episodes"]
+    counted = [e for e in near_eps if e["outcome"] in ("PLACE", "GRASP", "MISS")]
+    assert near_track["closed_loop"]["n"] == len(counted) > 0
+    assert near_track["closed_loop"]["refused"] == len(near_eps) - len(counted)
+    # every start on the far half (dx < -0.075 m), refused ones included
+    assert all(e["setting"]["shift_dx"] < -0.075 for e in counted)
+    assert all(e["shift_dx"] < -0.075 for e in near_eps if e["outcome"] == "REFUSED")
+    md = (dest / "MODEL_CARD.md").read_text()
+    assert "trained on the near half, tested on the far half" in md
+    assert "The near -> far row is another model of the same recipe" in md
+    assert f"added to this card on {near_track['made']['created']}" in md
+    assert "No position-OOD (left -> right) row" in md and "**real-time executor**" in md
 
 
 def test_recipe_refuses_an_unknown_preset(tmp_path, capsys):
