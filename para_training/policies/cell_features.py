@@ -64,13 +64,18 @@ class CellFeaturePolicy(ViTPolicy):
     def init_cell_features(self, C: int, cfg, *, refine: bool = True, marker: bool = False):
         """`feat_proj` (1x1 conv C -> d_feat), `refine` (cfg.refine_convs 3x3 conv + GELU
         layers; refine=False: the model builds it later, after its start conditioning),
-        `cell_y_emb`, `cell_x_emb` and, with `marker`, `start_marker` (zero-initialised)."""
+        `cell_y_emb`, `cell_x_emb` (None when cfg.cell_position_embedding is False) and, with
+        `marker`, `start_marker` (zero-initialised)."""
         Df, Hg, Wg = cfg.d_feat, cfg.grid_height, cfg.grid_width
         self.feat_proj = nn.Conv2d(C, Df, kernel_size=1)
         if refine:
             self.refine = refine_stack(Df, cfg.refine_convs)
-        self.cell_y_emb = nn.Parameter(torch.zeros(1, Df, Hg, 1))  # learned y embedding
-        self.cell_x_emb = nn.Parameter(torch.zeros(1, Df, 1, Wg))  # learned x embedding
+        if getattr(cfg, "cell_position_embedding", True):
+            self.cell_y_emb = nn.Parameter(torch.zeros(1, Df, Hg, 1))  # learned y embedding
+            self.cell_x_emb = nn.Parameter(torch.zeros(1, Df, 1, Wg))  # learned x embedding
+        else:  # F carries no absolute position: a cell scores by what it shows
+            self.register_parameter("cell_y_emb", None)
+            self.register_parameter("cell_x_emb", None)
         if marker:
             self.start_marker = nn.Parameter(torch.zeros(1, Df, 1, 1))  # marks the EEF cell
 
@@ -127,7 +132,7 @@ class CellFeaturePolicy(ViTPolicy):
     def cell_features(self, patches: torch.Tensor, refine: bool = True) -> torch.Tensor:
         """patches (B, Hp*Wp, C) -> cell features F (B, d_feat, Hg, Wg): 1x1 conv, bilinear to
         the grid, + refine (residual; refine=False: the model refines later), + y/x
-        embeddings."""
+        embeddings (unless the config has cell_position_embedding False)."""
         B = patches.shape[0]
         Hp, Wp = self.patch_hw
         size = (self.cfg.grid_height, self.cfg.grid_width)
@@ -137,6 +142,8 @@ class CellFeaturePolicy(ViTPolicy):
         feat = F.interpolate(feat, **up)  # (B, Df, Hg, Wg)
         if refine:
             feat = feat + self.refine(feat)  # (B, Df, Hg, Wg)
+        if self.cell_y_emb is None:
+            return feat  # (B, Df, Hg, Wg)
         return feat + self.cell_y_emb + self.cell_x_emb  # (B, Df, Hg, Wg)
 
     def mark_start_cell(self, feat: torch.Tensor, start: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,15 @@ class ParaDinoKVConfig(VoxelSizes):
             "hardly shows at low resolution"
         },
     )
+    cell_position_embedding: bool = field(
+        default=True,
+        metadata={
+            "help": "add learned y/x embeddings to the cell features the volume keys are "
+            "scored against (seed). Without them a cell's score depends on what it shows, "
+            "not where it is: no learned prior against cells no training target fell in "
+            "(docs/issue14_trials.md, change 6)"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_voxel_sizes(self)

@@ -64,7 +64,8 @@ class ParaDinoKV(CellFeaturePolicy):
             self.volume_query,
             self.action_query,
         ):
-            nn.init.normal_(p, std=0.02)
+            if p is not None:  # cell_y_emb, cell_x_emb: None without cell_position_embedding
+                nn.init.normal_(p, std=0.02)
 
     # -------------------------------------------------------------------------------------
     def forward(self, image: torch.Tensor, start: torch.Tensor) -> dict[str, torch.Tensor]:
