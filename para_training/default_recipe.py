@@ -539,6 +539,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         print(f"para-train-default: {exc.args[0]}", file=sys.stderr)
         return 2
+    if args.install and "in_distribution" not in cfg.tracks:
+        from para_training.card_tracks import precheck_add
+
+        try:  # before hours of demos and training: what the command line already decides
+            precheck_add(cfg, Path(args.install))
+        except ValueError as exc:
+            print(f"para-train-default: --install: {exc}", file=sys.stderr)
+            return 2
     cfg.out.mkdir(parents=True, exist_ok=True)
     tracks = [cfg.track(n) for n in cfg.tracks]
     # tracks side by side, the cores shared among them (threads, evaluation shards)
@@ -565,10 +573,12 @@ def main(argv: list[str] | None = None) -> int:
         from para_training.model_card import install
 
         try:
-            install(cfg, outs_by_track, Path(args.install), matrix, machine())
+            said = install(cfg, outs_by_track, Path(args.install), matrix, machine())
         except ValueError as exc:  # a track added to a card of another recipe, or no card
             print(f"para-train-default: --install: {exc}", file=sys.stderr)
             return 2
+        for line in said:
+            print(f"install: {line}")
         print(f"installed to {args.install}")
     return 0
 

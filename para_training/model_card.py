@@ -43,6 +43,7 @@ def _demos_summary(paths: list[Path] | Path) -> dict:
                 "file": path.name,
                 "episodes": len(lengths),
                 "recovery_episodes": int(recovery),
+                "recovery": env.get("recovery"),  # the fraction asked of para-make-demos
                 "frames": int(sum(lengths)),
                 "image_hw": list(hw),
                 "setting": env.get("setting", ""),
@@ -79,11 +80,14 @@ def _training_summary(run: Path) -> dict:
 
 
 def _onnx_summary(onnx: Path, ckpt: Path) -> dict:
+    from para_ros.core.onnx_metadata import read_spec
     from para_training.export import parity
 
     out = {
         "file": onnx.name,
         "size_MB": onnx.stat().st_size / 1e6,
+        # the executor it was exported (and evaluated) with, from its contract
+        "execute_step": read_spec(onnx).executor.execute_step,
         "parity_fp32": parity(onnx, ckpt),
     }
     int8 = onnx.with_suffix(".int8.onnx")
@@ -124,8 +128,10 @@ def _closed_loop_summary(results: Path) -> dict:
 
 def card_data(cfg, outs: dict[str, dict], machine: str, matrix: Path | None = None) -> dict:
     """Everything the card shows; `matrix`: a para-eval-matrix matrix.json to include."""
+    from para_training.card_tracks import ordered
+
     tracks = {}
-    for name, o in outs.items():
+    for name, o in ordered(outs).items():
         timing_file = o["dir"] / "timing.json"
         tracks[name] = {
             "setting": cfg.track(name).setting,
@@ -213,14 +219,14 @@ OOD_TRACKS = {
 
 def _ood_lines(t: dict) -> list[str]:
     """The card's sentences on its position-OOD rows: which model each is, when a row was
-    added to the card after the fact, and which row is missing."""
+    added to the card after the fact (and what was checked), and which row is missing."""
     lines = []
     for name, (split, half, note) in OOD_TRACKS.items():
         if name not in t:
             lines.append(
-                f"No position-OOD ({split}) row: this run did not train the {name} track; "
-                f"`para-train-default --tracks {name}` measures it with a model of the same "
-                f"recipe trained on the {half} half."
+                f"No position-OOD ({split}) row in this card: `para-train-default --tracks "
+                f"{name} --install DIR` adds one, a model of the same recipe trained on the "
+                f"{half} half."
             )
             continue
         made = t[name].get("made")
@@ -229,8 +235,13 @@ def _ood_lines(t: dict) -> list[str]:
             f"only{note}"
             + (
                 f"; it was added to this card on {made['created']} ({made['machine']}) by "
-                f"`para-train-default --tracks {name} --install`, which checks that its "
-                "training config is the in-distribution model's but for its own data"
+                f"`{made['command']}`, which checked that its training config, executor, max "
+                "steps and recovery fraction are the in-distribution model's"
+                + (
+                    f" ({', '.join(made['unchecked'])}: not recorded by the card, not checked)"
+                    if made.get("unchecked")
+                    else ""
+                )
                 if made
                 else ""
             )
@@ -370,12 +381,14 @@ def render_markdown(c: dict) -> str:
         if cl["inference_ms_median"]
         else "",
         "",
-        "## Stage times (seconds, this machine)",
+        "## Stage times (seconds)",
         "",
     ]
     for name, tk in t.items():
+        where = (tk.get("made") or {}).get("machine", c["machine"])
         lines.append(
-            f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in tk["stage_seconds"].items())
+            f"- {name} ({where}): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in tk["stage_seconds"].items())
         )
     lines += [
         "",
@@ -407,22 +420,32 @@ def _strip_targets(results: Path, out: Path) -> None:
 
 def install(
     cfg, outs: dict[str, dict], dest: Path, matrix: Path | None = None, machine: str = ""
-) -> None:
+) -> list[str]:
     """Copy the shipped model (in-distribution track) with its card and results to `dest`;
     `matrix`: the matrix.json whose table, JSON and PNG go along. A run without the
-    in-distribution track adds its tracks to the card already in `dest` (`add_tracks`;
-    `machine`: where they were made)."""
+    in-distribution track adds its tracks to the card already in `dest` instead
+    (card_tracks.add_tracks; `machine`: where they were made). Tracks of the card in `dest`
+    that this run did not make are kept when they pass the recipe check against the new
+    in-distribution model and dropped (with their eval_<track>.json) otherwise; returns one
+    line per track kept or dropped. ValueError (nothing written) when `dest` cannot take it."""
+    from para_training import card_tracks
+
     if "in_distribution" not in outs:
-        add_tracks(cfg, outs, dest, machine)
-        return
+        card_tracks.add_tracks(cfg, outs, dest, machine)
+        return []
+    if dest.exists() and not dest.is_dir():
+        raise ValueError(f"{dest}: not a folder")
     main = outs["in_distribution"]
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(main["onnx"], dest / "model.onnx")
-    shutil.copy2(cfg.out / "MODEL_CARD.md", dest / "MODEL_CARD.md")
     card = json.loads((cfg.out / "card.json").read_text())
     if matrix is not None:  # the shipped copy next to the card, not the work folder's file
         card["matrix"] = "matrix.json"
+    kept, dropped, said = card_tracks.carry_over(card, dest)
+    card["tracks"] = card_tracks.ordered({**kept, **card["tracks"]})
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(main["onnx"], dest / "model.onnx")
     (dest / "card.json").write_text(json.dumps(card, indent=1))
+    for name in dropped:
+        (dest / f"eval_{name}.json").unlink(missing_ok=True)
     for name, o in outs.items():
         _strip_targets(o["results"], dest / f"eval_{name}.json")
         if o.get("realtime") and Path(o["realtime"]).exists():
@@ -436,87 +459,9 @@ def install(
         for extra in ("matrix.md", "success.png"):
             if (matrix.parent / extra).exists():
                 shutil.copy2(matrix.parent / extra, dest / extra)
+    shown = {**card, "matrix": str(dest / card["matrix"])} if card.get("matrix") else card
+    (dest / "MODEL_CARD.md").write_text(render_markdown(shown))
     gif = main["dir"] / "eval" / "episode_shard0.gif"
     if gif.exists():
         shutil.copy2(gif, dest / "episode.gif")
-
-
-# Training-config entries that differ between the tracks of one recipe: the track's own data
-# files, the statistics drawn from them, where the run was written, and how it was run.
-TRACK_OWN_KEYS = frozenset(
-    {
-        "data.data",
-        "data.rotation_basis",
-        "model.height_min",
-        "model.height_max",
-        "train.output_dir",
-        "train.run_name",
-        "train.threads",
-        "train.resume_from",
-        "train.progress",
-    }
-)
-
-
-def _unset(v) -> bool:
-    # None: a key the older run's config did not have yet; NaN: "derive it" (augment_plane_z)
-    return v is None or (isinstance(v, float) and v != v)
-
-
-def recipe_differences(card_cfg: dict, track_cfg: dict, path: str = "") -> list[str]:
-    """The training-config entries (dotted key paths) in which a track's run differs from the
-    card's recipe, ignoring TRACK_OWN_KEYS; a key one side lacks or leaves unset (None, NaN)
-    does not count. Empty: the same recipe."""
-    out = []
-    for k in sorted(set(card_cfg) | set(track_cfg)):
-        key = f"{path}{k}"
-        a, b = card_cfg.get(k), track_cfg.get(k)
-        if key in TRACK_OWN_KEYS or _unset(a) or _unset(b):
-            continue
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += recipe_differences(a, b, key + ".")
-        elif a != b:
-            out.append(f"{key}: {a!r} in the card, {b!r} in this run")
-    return out
-
-
-TRACK_ORDER = ("in_distribution", "position", "near")
-
-
-def add_tracks(cfg, outs: dict[str, dict], dest: Path, machine: str) -> None:
-    """Add the position / near tracks of a run to the card installed in `dest`: their rows,
-    data, training and stage times, each track stamped with when and where it was made; the
-    results go along as eval_<track>.json. Refused (ValueError, nothing written) when `dest`
-    has no card, when the execute step differs, or when a track's training config differs from
-    the card's in-distribution model in anything but TRACK_OWN_KEYS: a row of another recipe
-    would describe another model."""
-    card_file = dest / "card.json"
-    if not card_file.is_file():
-        raise ValueError(
-            f"{card_file}: no card to add the tracks {sorted(outs)} to; install the "
-            "in_distribution track first (para-train-default --install DIR)"
-        )
-    card = json.loads(card_file.read_text())
-    if card["execute_step"] != cfg.execute_step:
-        raise ValueError(
-            f"execute step {cfg.execute_step} in this run, {card['execute_step']} in "
-            f"{card_file}: its rows would use another executor"
-        )
-    new = card_data(cfg, outs, card["machine"])
-    reference = card["tracks"]["in_distribution"]["training"]["config"]
-    for name, track in new["tracks"].items():
-        diff = recipe_differences(reference, track["training"]["config"])
-        if diff:
-            raise ValueError(
-                f"track {name!r} was trained with another recipe than {card_file}: "
-                + "; ".join(diff)
-            )
-        track["made"] = {"created": new["created"], "machine": machine}
-    tracks = {**card["tracks"], **new["tracks"]}
-    card["tracks"] = {k: tracks[k] for k in sorted(tracks, key=TRACK_ORDER.index)}
-    shown = {**card, "matrix": str(dest / card["matrix"])} if card.get("matrix") else card
-    markdown = render_markdown(shown)  # everything computed before the first file is written
-    for name, o in outs.items():
-        _strip_targets(o["results"], dest / f"eval_{name}.json")
-    card_file.write_text(json.dumps(card, indent=1))
-    (dest / "MODEL_CARD.md").write_text(markdown)
+    return said

@@ -122,10 +122,14 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     near += ["--ood-episodes", "1", "--jobs", "1", "--install", str(dest)]
     near[near.index("-o") + 1] = str(tmp_path / "near")
     capsys.readouterr()
-    assert recipe_main(near) == 2  # 1 epoch: another recipe than the card's
+    # refused before any stage runs: the command line already differs from the card
+    assert recipe_main([*near, "--max-steps", "4"]) == 2
+    assert "--max-steps 4 (the card: 3)" in capsys.readouterr().err
+    assert not (tmp_path / "near").exists()
+    assert recipe_main(near) == 2  # 1 epoch: another recipe than the card's, found after
     err = capsys.readouterr().err
-    assert "track 'near' was trained with another recipe" in err
-    assert "train.epochs: 2 in the card, 1 in this run" in err
+    assert "track 'near' is not a model of the recipe of" in err
+    assert "training config train.epochs: 2 in the card, 1 in this run" in err
     assert (dest / "card.json").read_bytes() == card_before
     assert not (dest / "eval_near.json").exists()
     i = near.index("--epochs")
@@ -137,7 +141,9 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     )
     assert (dest / "model.onnx").read_bytes() == onnx_before  # the shipped model is untouched
     near_track = card2["tracks"]["near"]
-    assert near_track["made"]["created"] and "no GPU used" in near_track["made"]["machine"]
+    made = near_track["made"]
+    assert made["created"] and "no GPU used" in made["machine"] and made["unchecked"] == []
+    assert made["command"] == "para-train-default --tracks near --install"
     near_eps = json.loads((dest / "eval_near.json").read_text())["episodes"]
     counted = [e for e in near_eps if e["outcome"] in ("PLACE", "GRASP", "MISS")]
     assert near_track["closed_loop"]["n"] == len(counted) > 0
@@ -150,6 +156,17 @@ def test_recipe_runs_every_stage_and_writes_a_consistent_card(
     assert "The near -> far row is another model of the same recipe" in md
     assert f"added to this card on {near_track['made']['created']}" in md
     assert "No position-OOD (left -> right) row" in md and "**real-time executor**" in md
+    # a full re-install of the same in-distribution model keeps the near row of its recipe
+    capsys.readouterr()
+    i = args.index("--epochs")
+    assert recipe_main([*args[:i], "--epochs", "2", *args[i + 2 :]]) == 0
+    assert (
+        "install: kept the near row of the earlier card (same recipe)" in capsys.readouterr().out
+    )
+    card3 = json.loads((dest / "card.json").read_text())
+    assert list(card3["tracks"]) == ["in_distribution", "near"]
+    assert card3["tracks"]["near"] == near_track and (dest / "eval_near.json").is_file()
+    assert "The near -> far row is another model" in (dest / "MODEL_CARD.md").read_text()
 
 
 def test_recipe_refuses_an_unknown_preset(tmp_path, capsys):
