@@ -80,9 +80,12 @@ def test_shipped_model_is_found_loads_and_describes_itself():
 def test_card_numbers_are_the_shipped_results():
     card = json.loads((MODEL_DIR / "card.json").read_text())
     markdown = (MODEL_DIR / "MODEL_CARD.md").read_text()
-    # the shipped model's track and the left -> right split (issue 14); near -> far optional
-    assert {"in_distribution", "position"} <= set(card["tracks"])
-    assert set(card["tracks"]) <= {"in_distribution", "position", "near"}
+    # the shipped model's track and the left -> right and near -> far splits (issue 14)
+    assert list(card["tracks"]) == ["in_distribution", "position", "near"]
+    halves = {"position": lambda s: s["shift_dy"] > 0, "near": lambda s: s["shift_dx"] < -0.075}
+    for name, on_half in halves.items():  # evaluated on the other half only, refused included
+        eps = _eval(name)["episodes"]
+        assert all(on_half(e.get("setting") or e) for e in eps), name
     for name, track in card["tracks"].items():
         episodes = [
             e for e in _eval(name)["episodes"] if e["outcome"] in ("PLACE", "GRASP", "MISS")
