@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 TRACK_ORDER = ("in_distribution", "position", "near")
+# the position-OOD tracks: (the half of the seed's shift grid trained on, the half tested on)
+HALVES = {"position": ("left", "right"), "near": ("near", "far")}
 
 # Training-config entries that differ between the tracks of one recipe: the track's own data
 # files, the statistics drawn from them, where the run was written, and how it was run.
@@ -181,7 +183,7 @@ def add_tracks(cfg, outs: dict[str, dict], dest: Path, machine: str) -> None:
     made; the results go along as eval_<track>.json. ValueError, and nothing written, when
     `dest` cannot take them (read_card) or a track is not a model of the card's recipe
     (track_mismatches)."""
-    from para_training.model_card import _strip_targets, card_data, render_markdown
+    from para_training.model_card import _strip_targets, card_data, render_installed
 
     card = read_card(dest)
     new = card_data(cfg, outs, machine)
@@ -200,8 +202,7 @@ def add_tracks(cfg, outs: dict[str, dict], dest: Path, machine: str) -> None:
             "unchecked": unchecked,
         }
     card["tracks"] = ordered({**card["tracks"], **new["tracks"]})
-    shown = {**card, "matrix": str(dest / card["matrix"])} if card.get("matrix") else card
-    markdown = render_markdown(shown)  # everything computed before the first file is written
+    markdown = render_installed(card, dest)  # everything computed before the first write
     stripped = {}
     for name, o in outs.items():
         tmp = dest / f".eval_{name}.json.tmp"

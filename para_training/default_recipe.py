@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from para_ros.sim.libero_sim import MAX_STEPS
+from para_training.card_tracks import HALVES
 
 MODEL_NAME = "para_libero_spatial_t0"
 
@@ -133,7 +134,7 @@ class RecipeConfig:
                 f"fresh layouts ({self.eval_episodes} held-out sampler seeds)",
             )
         if name in ("position", "near"):
-            train_half, test_half = ("left", "right") if name == "position" else ("near", "far")
+            train_half, test_half = HALVES[name]
             g = self.ood_cells_grid
             return Track(
                 name,

@@ -210,18 +210,18 @@ def _augmentation_line(data: dict) -> str:
     return "- augmentation (training samples): " + ("; ".join(parts) if parts else "none")
 
 
-OOD_TRACKS = {
-    "position": ("left -> right", "left", " (the seed's protocol; published PARA: 54% with a "
-                 "pretrained backbone on a GPU)"),
-    "near": ("near -> far", "near", ""),
-}  # fmt: skip
+OOD_NOTES = {"position": " (the seed's protocol; published PARA: 54% with a pretrained "
+             "backbone on a GPU)"}  # fmt: skip
 
 
 def _ood_lines(t: dict) -> list[str]:
     """The card's sentences on its position-OOD rows: which model each is, when a row was
     added to the card after the fact (and what was checked), and which row is missing."""
+    from para_training.card_tracks import HALVES
+
     lines = []
-    for name, (split, half, note) in OOD_TRACKS.items():
+    for name, (half, test_half) in HALVES.items():
+        split, note = f"{half} -> {test_half}", OOD_NOTES.get(name, "")
         if name not in t:
             lines.append(
                 f"No position-OOD ({split}) row in this card: `para-train-default --tracks "
@@ -403,6 +403,12 @@ def render_markdown(c: dict) -> str:
     return "\n".join(lines)
 
 
+def render_installed(card: dict, dest: Path) -> str:
+    """MODEL_CARD.md of a card installed in `dest` (its matrix.json named relative to it)."""
+    shown = {**card, "matrix": str(dest / card["matrix"])} if card.get("matrix") else card
+    return render_markdown(shown)
+
+
 def write_card(cfg, outs: dict[str, dict], machine: str, matrix: Path | None = None) -> Path:
     c = card_data(cfg, outs, machine, matrix)
     (cfg.out / "card.json").write_text(json.dumps(c, indent=1))
@@ -459,8 +465,7 @@ def install(
         for extra in ("matrix.md", "success.png"):
             if (matrix.parent / extra).exists():
                 shutil.copy2(matrix.parent / extra, dest / extra)
-    shown = {**card, "matrix": str(dest / card["matrix"])} if card.get("matrix") else card
-    (dest / "MODEL_CARD.md").write_text(render_markdown(shown))
+    (dest / "MODEL_CARD.md").write_text(render_installed(card, dest))
     gif = main["dir"] / "eval" / "episode_shard0.gif"
     if gif.exists():
         shutil.copy2(gif, dest / "episode.gif")
