@@ -173,8 +173,8 @@ class TestBadInput:
         assert wait_for(lambda: driver.count("target", t0) >= 1, 20, step=driver.send)
 
     def test_wrong_encoding(self, driver, node):
-        d = self._window(driver, node, "image_format", encoding="mono8")
-        assert "unsupported image encoding 'mono8'" in d["last_skip_reason"]
+        d = self._window(driver, node, "image_format", encoding="32FC1")
+        assert "unsupported image encoding '32FC1'" in d["last_skip_reason"]
 
     def test_wrong_image_size(self, driver, node):
         d = self._window(driver, node, "image_size", size=(48, 80))

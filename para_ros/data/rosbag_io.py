@@ -3,7 +3,10 @@
 One bag is one episode. Topic names and TF frames are options (`BagTopics`, `BagOptions`; on
 the command line the data-source options of `para_ros.data.source`). Messages read:
 
-    image        sensor_msgs/Image             rgb8 | bgr8 | rgba8 | bgra8, upright
+    image        sensor_msgs/Image             upright; the encodings of
+                                               para_ros.core.image.ENCODINGS (colour, mono,
+                                               YUV 4:2:2, Bayer, 8/16-bit) as cv_bridge
+                                               converts them to rgb8
                  sensor_msgs/CompressedImage   JPEG or PNG (decoded with OpenCV), e.g. format
                                                "rgb8; jpeg compressed bgr8" as image_transport
                                                and RealSense drivers record it
@@ -43,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from para_ros.core.geometry import pose_matrix, scale_intrinsics
-from para_ros.core.image import ImageFormatError, decode_compressed, to_rgb
+from para_ros.core.image import ImageFormatError, decode_compressed, image_msg_to_rgb
 from para_ros.core.plausibility import check_distortion, needs_rectification
 from para_ros.core.rectify import Calibration, Rectifier
 from para_ros.data.episode import Episode, EpisodeError
@@ -122,13 +125,11 @@ def _nearest(stamps: np.ndarray, t: float) -> tuple[int, float]:
 
 
 def decode_image(msg, msgtype: str) -> np.ndarray:
-    """(H, W, 3) uint8 upright RGB from a sensor_msgs Image or CompressedImage."""
+    """(H, W, 3) uint8 upright RGB from a sensor_msgs Image or CompressedImage, converted as
+    the policy node converts them (`para_ros.core.image`); ImageFormatError if refused."""
     if msgtype.endswith("CompressedImage"):
         return decode_compressed(bytes(msg.data), str(msg.format))
-    data = np.frombuffer(msg.data, np.uint8)
-    channels = 4 if msg.encoding in ("rgba8", "bgra8") else 3
-    arr = data.reshape(msg.height, msg.step)[:, : msg.width * channels]
-    return to_rgb(arr.reshape(msg.height, msg.width, channels), msg.encoding)
+    return image_msg_to_rgb(msg)
 
 
 class _TfBuffer:

@@ -6,7 +6,7 @@ import numpy as np
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
 from sensor_msgs.msg import CameraInfo, Image
 
-from para_ros.core.image import ENCODINGS, ImageFormatError, decode_compressed, to_rgb
+from para_ros.core.image import decode_compressed, image_msg_to_rgb
 from para_ros.core.rectify import Calibration
 
 
@@ -15,22 +15,10 @@ def stamp_to_sec(stamp) -> float:
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
-    """sensor_msgs/Image -> (H, W, 3) uint8 RGB; ImageFormatError says what is wrong."""
-    if msg.encoding not in ENCODINGS:
-        raise ImageFormatError(
-            f"unsupported image encoding {msg.encoding!r}; expected one of {sorted(ENCODINGS)}"
-        )
-    channels = ENCODINGS[msg.encoding][0]
-    if msg.height == 0 or msg.width == 0 or msg.step < msg.width * channels:
-        raise ImageFormatError(f"bad image geometry {msg.width}x{msg.height} step {msg.step}")
-    if len(msg.data) != msg.height * msg.step:
-        raise ImageFormatError(
-            f"image data has {len(msg.data)} bytes, expected height*step = {msg.height * msg.step}"
-        )
-    buf = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)  # zero copy
-    return to_rgb(
-        buf[:, : msg.width * channels].reshape(msg.height, msg.width, channels), msg.encoding
-    )
+    """sensor_msgs/Image -> (H, W, 3) uint8 RGB, converted as cv_bridge converts the encoding
+    to rgb8 (`para_ros.core.image.ENCODINGS`: colour, mono, YUV 4:2:2, Bayer, 8/16-bit; `step`
+    padding and `is_bigendian` respected); ImageFormatError says what is wrong."""
+    return image_msg_to_rgb(msg)
 
 
 def rgb_to_image(rgb: np.ndarray, stamp, frame_id: str) -> Image:
@@ -49,7 +37,8 @@ def camera_info_to_K(msg: CameraInfo) -> np.ndarray:
 
 
 def compressed_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/CompressedImage (JPEG/PNG) -> (H, W, 3) uint8 RGB."""
+    """sensor_msgs/CompressedImage (JPEG/PNG; colour, grey, 16-bit PNG) -> (H, W, 3) uint8 RGB
+    (`para_ros.core.image.decode_compressed`)."""
     return decode_compressed(bytes(msg.data), msg.format)
 
 
