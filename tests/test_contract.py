@@ -105,10 +105,14 @@ def test_version_1_loads_with_the_default_executor_and_says_so_once(caplog):
         a = PolicySpec.from_dict(d)
         b = PolicySpec.from_dict(d)
     assert a == b and a.spec_version == 2
-    assert a.executor == contract.ExecutorSpec()
+    # the defaults, with the speed bound derived from the window (dt 0.25 s: 0.05 / 0.25)
+    assert a.executor == contract.ExecutorSpec(max_speed_mps=0.2)
     assert a.executor.execute_step == 0 and a.executor.max_step_m == 0.05
+    assert a.executor.controller == "reach_then_observe"
+    assert a.executor.max_angular_speed_rps == contract.DEFAULT_MAX_ANGULAR_SPEED_RPS == 1.0
     said = [r for r in caplog.records if "version 1 has no `executor`" in r.getMessage()]
     assert len(said) == 1
+    assert "max_speed_mps = max_step_m / window.dt" in said[0].getMessage()
 
 
 def test_version_1_with_an_executor_key_is_refused():
@@ -131,3 +135,100 @@ def test_executor_is_validated_against_the_window():
     d["executor"]["controller"] = "teleport"
     with pytest.raises(SpecError, match=r"`executor\.controller`: expected one of"):
         PolicySpec.from_dict(d)
+
+
+def _v2_without_speeds(dt: float, max_step_m: float) -> dict:
+    """A version-2 dict as written before the executor's speed bounds existed."""
+    d = _spec_dict()
+    d["window"]["dt"] = dt
+    d["executor"]["max_step_m"] = max_step_m
+    del d["executor"]["max_speed_mps"], d["executor"]["max_angular_speed_rps"]
+    return d
+
+
+def test_version_1_speed_follows_its_window():
+    d = _v2_without_speeds(0.1, 0.05)
+    del d["executor"]
+    d["spec_version"] = 1
+    ex = PolicySpec.from_dict(d).executor
+    assert ex.max_speed_mps == pytest.approx(0.5, rel=1e-12)  # 5 cm per 0.1 s frame
+    assert ex.max_angular_speed_rps == 1.0
+
+
+def test_version_2_without_speed_keys_reads_the_documented_defaults_once(caplog):
+    import para_ros.core.contract as contract
+
+    d = _v2_without_speeds(0.2, 0.04)
+    contract._said_speeds = False
+    with caplog.at_level("WARNING", logger="para_ros.contract"):
+        a = PolicySpec.from_dict(d)
+        b = PolicySpec.from_dict(d)
+    assert a == b
+    assert a.executor.max_speed_mps == pytest.approx(0.2, rel=1e-12)  # 4 cm per 0.2 s
+    assert a.executor.max_angular_speed_rps == 1.0
+    said = [r for r in caplog.records if "records no max_speed_mps" in r.getMessage()]
+    assert len(said) == 1 and "max_angular_speed_rps = 1.0" in said[0].getMessage()
+    # written again, the values are recorded and read back unchanged
+    again = json.loads(a.to_json())["executor"]
+    assert again["max_speed_mps"] == a.executor.max_speed_mps
+    assert PolicySpec.from_dict(a.to_dict()) == a
+
+
+def test_shipped_model_without_speed_keys_keeps_loading():
+    from pathlib import Path
+
+    import onnx
+
+    from para_ros.core.onnx_metadata import METADATA_KEY, read_spec
+
+    path = Path(__file__).resolve().parents[1] / "models/para_libero_spatial_t0/model.onnx"
+    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    raw = json.loads(meta[METADATA_KEY])["executor"]
+    assert "max_speed_mps" not in raw and "max_angular_speed_rps" not in raw
+    spec = read_spec(path)
+    assert spec.window.dt == 0.1 and spec.executor.max_step_m == 0.05
+    assert spec.executor.max_speed_mps == pytest.approx(0.5, rel=1e-12)
+    assert spec.executor.max_angular_speed_rps == 1.0
+    assert spec.executor.controller == "reach_then_observe"
+    assert spec.executor.execute_step == raw["execute_step"] == 1
+
+
+def test_unrecorded_speed_follows_the_window_of_a_built_spec():
+    from para_ros.core.contract import ExecutorSpec, WindowSpec
+
+    spec = PolicySpec(window=WindowSpec(dt=0.1), executor=ExecutorSpec(max_step_m=0.03))
+    assert spec.executor.max_speed_mps == pytest.approx(0.3, rel=1e-12)
+    spec = PolicySpec(window=WindowSpec(dt=0.1), executor=ExecutorSpec(max_speed_mps=0.12))
+    assert spec.executor.max_speed_mps == 0.12
+    streaming = spec.replace(executor=ExecutorSpec(controller="streaming", max_speed_mps=0.25))
+    assert PolicySpec.from_json(streaming.to_json()) == streaming
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("max_speed_mps", 0.0, r"`executor\.max_speed_mps`: must be a finite metres/second > 0"),
+        ("max_speed_mps", -0.3, r"`executor\.max_speed_mps`: must be .* > 0, got -0\.3"),
+        ("max_speed_mps", None, r"`executor\.max_speed_mps`: expected a number, got NoneType"),
+        ("max_speed_mps", "fast", r"`executor\.max_speed_mps`: expected a number, got str"),
+        ("max_speed_mps", float("inf"), r"`executor\.max_speed_mps`: expected a finite number"),
+        ("max_angular_speed_rps", 0.0, r"`executor\.max_angular_speed_rps`: must be a finite"),
+        ("max_angular_speed_rps", float("nan"), r"`executor\.max_angular_speed_rps`: expected"),
+        ("controller", "servo", r"`executor\.controller`: expected one of 'reach_then_observe'"),
+    ],
+)
+def test_bad_speed_bounds_and_controllers_are_refused_with_the_key_path(key, value, expected):
+    d = _spec_dict()
+    d["executor"][key] = value
+    text = json.dumps(d)  # Infinity / NaN survive the JSON text
+    with pytest.raises(SpecError, match=expected):
+        PolicySpec.from_json(text)
+
+
+def test_executor_spec_validate_names_the_path():
+    from para_ros.core.contract import ExecutorSpec
+
+    with pytest.raises(SpecError, match=r"`executor\.controller`: .*got 'streeming' \(did you"):
+        ExecutorSpec(controller="streeming").validate("executor")
+    with pytest.raises(SpecError, match=r"`executor\.max_angular_speed_rps`: .*got -1"):
+        ExecutorSpec(max_angular_speed_rps=-1.0).validate("executor")

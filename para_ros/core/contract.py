@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 SPEC_VERSION = 2
-# 1: no `executor` (read with ExecutorSpec's defaults, said once per process); 2: `executor`.
+# 1: no `executor` (read with ExecutorSpec's defaults, said once per process); 2: `executor`
+# (its speed bounds, added later, read with their defaults when absent, said once).
 SUPPORTED_SPEC_VERSIONS = (1, 2)
 EULER_CONVENTION = "xyz"  # scipy, extrinsic, radians
 QUATERNION_ORDER = "xyzw"
@@ -201,7 +202,29 @@ class CameraSpec:
             raise _fail(f"{path}.T_world_cam", "expected a 4x4 matrix (list of 4 rows)")
 
 
-CONTROLLERS = ("reach_then_observe",)
+# Keys added to a section after spec_version 2 was first written: absent in older v2 files,
+# where the default applies (every other key of a written spec is required).
+_ADDED = {"absent_in_older_v2": True}
+
+
+def _close(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+CONTROLLERS = ("reach_then_observe", "streaming")
+# rad/s: the rotational speed bound of a contract that does not record one. A moderate wrist
+# rate (a quarter turn in about 1.6 s), 40% of the Franka Emika Panda's Cartesian rotational
+# velocity limit (2.5 rad/s); a policy trained on demonstrations rotates the hand far slower
+# than the hardware allows, so this bounds runaway rotations without slowing sane ones.
+DEFAULT_MAX_ANGULAR_SPEED_RPS = 1.0
+
+
+def default_max_speed_mps(max_step_m: float, dt: float) -> float:
+    """m/s: the translational speed bound of a contract that does not record one: the speed
+    an executor limited to `max_step_m` metres per command moves at when frames come every
+    `dt` seconds (the model's window.dt)."""
+    return max_step_m / dt
 
 
 @dataclass(frozen=True)
@@ -218,14 +241,29 @@ class ExecutorSpec:
     zero_rotation:  the executor keeps the start orientation (True) or executes the predicted
                     rotation (False).
     controller:     "reach_then_observe": each target is reached (teleport servo, 2 mm) before
-                    the next frame is taken; the semantics of the LIBERO bridge's lock-step mode.
+                    the next frame is taken; the semantics of the LIBERO bridge's lock-step
+                    mode; only `max_step_m` bounds a command.
+                    "streaming": a tracking controller (e.g. a Cartesian target-frame
+                    controller or a servo's pose tracking) moves toward the newest target
+                    continuously; a command is also bounded by the speeds below times the time
+                    since the previous command.
+    max_speed_mps:  metres/second; streaming: largest translation of a command from the
+                    current EEF per second since the previous command. None (an ExecutorSpec
+                    outside a PolicySpec) = not recorded: a PolicySpec fills in
+                    `default_max_speed_mps(max_step_m, window.dt)`, as it does for version-1
+                    files and version-2 files written before this key existed.
+    max_angular_speed_rps: radians/second; streaming: largest rotation of a command from the
+                    current EEF orientation per second since the previous command; files
+                    without it read DEFAULT_MAX_ANGULAR_SPEED_RPS (1.0).
     """
 
     execute_step: int = 0
     max_step_m: float = 0.05
     stall_patience: int = 0
     zero_rotation: bool = True
-    controller: Literal["reach_then_observe"] = "reach_then_observe"
+    controller: Literal["reach_then_observe", "streaming"] = "reach_then_observe"
+    max_speed_mps: float | None = field(default=None, metadata=_ADDED)
+    max_angular_speed_rps: float = field(default=DEFAULT_MAX_ANGULAR_SPEED_RPS, metadata=_ADDED)
 
     def validate(self, path: str) -> None:
         if self.execute_step < 0:
@@ -234,6 +272,30 @@ class ExecutorSpec:
             raise _fail(f"{path}.max_step_m", f"must be metres > 0, got {self.max_step_m}")
         if self.stall_patience < 0:
             raise _fail(f"{path}.stall_patience", f"must be >= 0, got {self.stall_patience}")
+        if self.controller not in CONTROLLERS:
+            raise _fail(
+                f"{path}.controller",
+                f"expected one of {list(CONTROLLERS)}, got {self.controller!r}"
+                f"{_close(str(self.controller), CONTROLLERS)}",
+            )
+        speed = self.max_speed_mps
+        if speed is not None and not (math.isfinite(speed) and speed > 0):
+            raise _fail(
+                f"{path}.max_speed_mps", f"must be a finite metres/second > 0, got {speed}"
+            )
+        w = self.max_angular_speed_rps
+        if not (math.isfinite(w) and w > 0):
+            raise _fail(
+                f"{path}.max_angular_speed_rps", f"must be a finite radians/second > 0, got {w}"
+            )
+
+    def with_window(self, window: WindowSpec) -> ExecutorSpec:
+        """This executor with an unrecorded max_speed_mps (None) filled in from `window`."""
+        if self.max_speed_mps is not None:
+            return self
+        return dataclasses.replace(
+            self, max_speed_mps=default_max_speed_mps(self.max_step_m, window.dt)
+        )
 
 
 @dataclass(frozen=True)
@@ -268,15 +330,6 @@ RUNTIME_INPUTS: dict[str, tuple[str, tuple[int, ...], str, str, str]] = {
         "gripper command being executed (the contract's open value before the first)",
     ),
 }
-
-# Keys added to a section after spec_version 2 was first written: absent in older v2 files,
-# where the default applies (every other key of a written spec is required).
-_ADDED = {"absent_in_older_v2": True}
-
-
-def _close(name: str, known) -> str:
-    close = difflib.get_close_matches(name, list(known), n=3)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -369,6 +422,10 @@ class PolicySpec:
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
 
     def __post_init__(self) -> None:
+        if isinstance(self.executor, ExecutorSpec) and self.executor.max_speed_mps is None:
+            # an unrecorded speed bound follows this spec's window (frozen: set in place)
+            self.window.validate("window")
+            object.__setattr__(self, "executor", self.executor.with_window(self.window))
         self.validate()
 
     def validate(self) -> None:
@@ -416,6 +473,8 @@ class PolicySpec:
             )
         if version == 1:
             data = upgrade_v1(data)
+        else:
+            _say_unrecorded_speeds(data.get("executor"))
         return _build(cls, data, "")
 
     @classmethod
@@ -431,22 +490,48 @@ class PolicySpec:
 
 
 _said_v1 = False
+_said_speeds = False
+_SPEED_KEYS = ("max_speed_mps", "max_angular_speed_rps")
+_SPEED_DEFAULTS = (
+    "max_speed_mps = max_step_m / window.dt, max_angular_speed_rps = "
+    f"{DEFAULT_MAX_ANGULAR_SPEED_RPS} (the speed bounds of a streaming controller)"
+)
 
 
 def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
     """A version-1 spec (no `executor`) as version 2, with ExecutorSpec's defaults (execute
-    step 0, 5 cm steps, no StallGuard, zero rotation); logged once per process."""
+    step 0, 5 cm steps, no StallGuard, zero rotation, reach_then_observe, max_speed_mps =
+    max_step_m / window.dt, max_angular_speed_rps = DEFAULT_MAX_ANGULAR_SPEED_RPS); logged
+    once per process."""
     global _said_v1
     if "executor" in data:
         raise _fail("executor", "unknown key in a spec_version 1 file (added in version 2)")
+    defaults = {k: v for k, v in to_jsonable(ExecutorSpec()).items() if k != "max_speed_mps"}
     if not _said_v1:
         _said_v1 = True
         logging.getLogger("para_ros.contract").warning(
-            "PolicySpec version 1 has no `executor`: using the defaults %s (re-export with "
-            "para-export to record the setting the model was evaluated with)",
-            to_jsonable(ExecutorSpec()),
+            "PolicySpec version 1 has no `executor`: using the defaults %s with %s (re-export "
+            "with para-export to record the setting the model was evaluated with)",
+            defaults,
+            _SPEED_DEFAULTS,
         )
-    return {**data, "spec_version": SPEC_VERSION, "executor": to_jsonable(ExecutorSpec())}
+    return {**data, "spec_version": SPEC_VERSION, "executor": defaults}
+
+
+def _say_unrecorded_speeds(executor: Any) -> None:
+    """Log once per process that a version-2 `executor` written before the speed bounds
+    existed is read with their defaults."""
+    global _said_speeds
+    if not isinstance(executor, dict) or all(k in executor for k in _SPEED_KEYS):
+        return
+    if not _said_speeds:
+        _said_speeds = True
+        logging.getLogger("para_ros.contract").warning(
+            "PolicySpec `executor` records no %s: using %s (re-export with para-export to "
+            "record them)",
+            " / ".join(k for k in _SPEED_KEYS if k not in executor),
+            _SPEED_DEFAULTS,
+        )
 
 
 # -- typed JSON loading with path-named errors -------------------------------------------
@@ -494,6 +579,10 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise _fail(path, f"expected one of {_type_name(tp)}, got {value!r}")
         return value
     if origin in (Union, types.UnionType):
+        given = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(given) == 1:
+            # an optional key: None is a default of the code, never a value of a written file
+            return _convert(given[0], value, path)
         for arg in typing.get_args(tp):
             try:
                 return _convert(arg, value, path)
