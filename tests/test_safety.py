@@ -94,3 +94,111 @@ def test_commands_never_leave_the_workspace_box(d):
         cmd, _ = gate(far, eef, cfg)
         assert np.all(cmd.position >= [-1, -1, 0]) and np.all(cmd.position <= [1, 1, 2])
         assert np.linalg.norm(cmd.position - eef) <= cfg.max_step_m + 1e-12
+
+
+def _streaming(**kw) -> SafetyConfig:
+    base = dict(
+        controller="streaming",
+        max_step_m=0.05,
+        max_speed_mps=0.25,
+        max_angular_speed_rps=1.0,
+        nominal_period_s=0.1,
+    )
+    return SafetyConfig(**{**base, **kw})
+
+
+def test_streaming_bounds_a_command_by_speed_times_elapsed_and_names_the_limit():
+    cfg = _streaming()
+    eef = np.array([0.0, 0.0, 1.0])
+    chunk = _chunk(np.array([[0.05, 0.0, 1.0]] * 4), np.zeros(4))  # 5 cm along +x
+    cmd, reason = gate(chunk, eef, cfg, elapsed_s=1 / 22)
+    assert reason == ""
+    np.testing.assert_allclose(cmd.position, [0.25 / 22, 0.0, 1.0], rtol=0, atol=1e-15)
+    assert cmd.clamped and cmd.limits == ("max_speed",)
+    assert cmd.limits_text == "limited by max_speed"
+    # no stamp: the nominal period (0.1 s -> 2.5 cm)
+    cmd, _ = gate(chunk, eef, cfg)
+    np.testing.assert_allclose(cmd.position, [0.025, 0.0, 1.0], rtol=0, atol=1e-15)
+    # 2 s since the previous command: 0.5 m of speed budget, max_step_m (5 cm) bounds
+    far = _chunk(np.array([[0.3, 0.0, 1.0]] * 4), np.zeros(4))
+    cmd, _ = gate(far, eef, cfg, elapsed_s=2.0)
+    np.testing.assert_allclose(cmd.position, [0.05, 0.0, 1.0], rtol=0, atol=1e-15)
+    assert cmd.limits == ("max_step",)
+    # within both bounds: unchanged, not clamped
+    near = _chunk(np.array([[0.004, 0.0, 1.0]] * 4), np.zeros(4))
+    cmd, _ = gate(near, eef, cfg, elapsed_s=1 / 22)
+    assert not cmd.clamped and cmd.limits == () and cmd.limits_text == ""
+
+
+def test_streaming_with_no_time_elapsed_allows_no_motion_and_refuses_nothing():
+    cfg = _streaming()
+    eef = np.array([0.1, 0.2, 1.0])
+    chunk = _chunk(np.array([[0.15, 0.2, 1.0]] * 4), np.zeros(4))
+    for elapsed in (0.0, -0.3):
+        cmd, reason = gate(chunk, eef, cfg, elapsed_s=elapsed, current_quat_xyzw=[0, 0, 0, 1])
+        assert reason == "" and cmd.limits == ("max_speed",)
+        np.testing.assert_array_equal(cmd.position, eef)
+
+
+def test_streaming_names_the_workspace_and_the_speed_limit_together():
+    cfg = _streaming(workspace_min=(-1.0, -1.0, 0.9), workspace_max=(1.0, 1.0, 2.0))
+    eef = np.array([0.0, 0.0, 1.0])
+    chunk = _chunk(np.array([[0.0, 0.0, 0.5]] * 4), np.zeros(4))  # below the box
+    cmd, _ = gate(chunk, eef, cfg, elapsed_s=0.1)
+    np.testing.assert_allclose(cmd.position, [0.0, 0.0, 0.975], rtol=0, atol=1e-15)
+    assert cmd.limits == ("workspace", "max_speed")
+    assert cmd.limits_text == "limited by workspace, max_speed"
+
+
+def test_streaming_rotation_is_slerped_to_the_angular_speed():
+    from scipy.spatial.transform import Rotation
+
+    cfg = _streaming()
+    chunk = _chunk(np.array([[0.0, 0.0, 1.0]] * 4), np.zeros(4))
+    target = Rotation.from_euler("xyz", [0.0, 0.0, np.pi / 2])
+    chunk.quat_xyzw[:] = target.as_quat()
+    chunk.euler[:] = target.as_euler("xyz")
+    current = Rotation.from_euler("xyz", [0.3, 0.0, 0.0])
+    eef = np.array([0.0, 0.0, 1.0])
+    cmd, _ = gate(chunk, eef, cfg, elapsed_s=0.1, current_quat_xyzw=current.as_quat())
+    got = Rotation.from_quat(cmd.quat_xyzw)
+    assert (current.inv() * got).magnitude() == pytest.approx(0.1, abs=1e-12)  # 1 rad/s x 0.1 s
+    full = (current.inv() * target).magnitude()
+    assert (got.inv() * target).magnitude() == pytest.approx(full - 0.1, abs=1e-12)  # on the arc
+    np.testing.assert_allclose(cmd.euler, got.as_euler("xyz"), atol=1e-12)
+    np.testing.assert_array_equal(cmd.position, eef)  # the position was already there
+    assert cmd.clamped and cmd.limits == ("max_angular_speed",)
+    # 2 s: 2 rad of budget exceeds the rotation (full < pi): the target itself
+    cmd, _ = gate(chunk, eef, cfg, elapsed_s=2.0, current_quat_xyzw=current.as_quat())
+    np.testing.assert_array_equal(cmd.quat_xyzw, chunk.quat_xyzw[0])
+    assert not cmd.clamped and cmd.limits == ()
+    # a broken EEF orientation is refused with the reason
+    cmd, reason = gate(chunk, eef, cfg, elapsed_s=0.1, current_quat_xyzw=[0.0, 0, 0, 0])
+    assert cmd is None and reason.code == "refused_eef"
+    assert "not a finite non-zero (x, y, z, w) quaternion" in reason
+
+
+def test_reach_then_observe_ignores_time_and_orientation():
+    cfg = SafetyConfig(max_step_m=0.05, max_speed_mps=0.01, max_angular_speed_rps=0.1)
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        eef = rng.uniform(-0.5, 0.5, 3)
+        chunk = _chunk(rng.uniform(-1, 1, (4, 3)), np.zeros(4))
+        chunk.quat_xyzw[:] = [0.0, 0.0, np.sin(0.7), np.cos(0.7)]
+        plain, _ = gate(chunk, eef, cfg)
+        timed, _ = gate(chunk, eef, cfg, 0, 0.001, [1.0, 0.0, 0.0, 0.0])
+        np.testing.assert_array_equal(plain.position, timed.position)
+        np.testing.assert_array_equal(plain.quat_xyzw, timed.quat_xyzw)
+        assert plain.limits == timed.limits and plain.clamped == timed.clamped
+        assert np.linalg.norm(plain.position - eef) <= 0.05 + 1e-12
+
+
+def test_streaming_config_needs_its_speeds_and_period():
+    with pytest.raises(ValueError, match="nominal_period_s is required by the streaming"):
+        _streaming(nominal_period_s=None)
+    with pytest.raises(ValueError, match=r"max_speed_mps must be a finite number > 0, got 0\.0"):
+        _streaming(max_speed_mps=0.0)
+    with pytest.raises(ValueError, match=r"max_angular_speed_rps must be a finite .* got inf"):
+        _streaming(max_angular_speed_rps=float("inf"))
+    with pytest.raises(ValueError, match=r"controller must be one of .*got 'servo'"):
+        SafetyConfig(controller="servo")
