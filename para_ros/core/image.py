@@ -47,13 +47,14 @@ def _both_depths(name: str, channels: int, code: int | None) -> dict[str, Encodi
 # each to rgb8:
 # - colour: channel order only; an alpha channel is dropped (COLOR_RGBA2RGB, COLOR_BGRA2RGB);
 # - mono: COLOR_GRAY2RGB;
-# - generic OpenCV types 8UC1/8UC3/8UC4: cv_bridge converts them to nothing (they carry no
+# - generic OpenCV types 8UC1/8UC3/8UC4: cv_bridge refuses to convert them to rgb8 (no
 #   colour meaning); they are read in OpenCV's own channel order, mono/BGR/BGRA, as
 #   cv_bridge's `cvtColorForDisplay` reads them and as `cv2_to_imgmsg(frame)` (passthrough)
 #   writes an OpenCV frame;
-# - packed YUV 4:2:2, BT.601 video range as OpenCV decodes it: "uyvy" (older name "yuv422",
-#   bytes U Y0 V Y1) is COLOR_YUV2RGB_UYVY, "yuyv" (older "yuv422_yuy2", usb_cam's default,
-#   bytes Y0 U Y1 V) is COLOR_YUV2RGB_YUY2; the width must be even;
+# - packed YUV 4:2:2, BT.601 video range as OpenCV decodes it: cv_bridge's "yuv422" (bytes
+#   U Y0 V Y1) is COLOR_YUV2RGB_UYVY and "yuv422_yuy2" (usb_cam's default, bytes Y0 U Y1 V)
+#   COLOR_YUV2RGB_YUY2; "uyvy" and "yuyv" are newer sensor_msgs names of the same layouts;
+#   the width must be even;
 # - Bayer: ROS names the 2x2 tile from its top-left pixel, OpenCV by the second row's second
 #   and third pixels, so bayer_rggb is COLOR_BayerBG2RGB, bayer_bggr COLOR_BayerRG2RGB,
 #   bayer_gbrg COLOR_BayerGR2RGB, bayer_grbg COLOR_BayerGB2RGB (OpenCV's bilinear demosaic).
