@@ -2,6 +2,7 @@
 
     ros2 launch para_ros deploy.launch.py                      # para_policy, shipped model
     ros2 launch para_ros deploy.launch.py model:=/path/model.onnx params_file:=my.yaml
+    ros2 launch para_ros deploy.launch.py robot:=franka_realsense   # a robot profile
     ros2 launch para_ros deploy.launch.py sim:=true            # closed loop in LIBERO; exits
     ros2 launch para_ros deploy.launch.py sim:=true episodes:=10 camera_theta_deg:=10.0
     ros2 launch para_ros deploy.launch.py --show-args          # every argument, described
@@ -53,7 +54,7 @@ def _nodes(context):
             executable=n.executable,
             name=n.name,
             output="screen",
-            parameters=[n.params_file, n.overrides],
+            parameters=[*n.params_files, n.overrides],
             additional_env=env,
         )
         on_exit = functools.partial(_on_exit, n.name)

@@ -13,6 +13,7 @@ parameter's type here, with an error naming the argument and the expected type.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from para_ros.resources import config_file, model_file
 
 POLICY = "para_policy"
 BRIDGE = "para_libero_bridge"
+# Robot profiles shipped in config/robots/ (one parameter file each, naming its drivers' docs)
+ROBOTS = ("franka_realsense", "ur_realsense", "kinova_gen3_realsense")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,12 @@ ARGUMENTS: tuple[LaunchArg, ...] = (
         "models/para_libero_spatial_t0/model.onnx); its PolicySpec carries the executor",
     ),
     LaunchArg("params_file", "", "para_policy parameter YAML ('' = config/deploy.yaml)"),
+    LaunchArg(
+        "robot",
+        "",
+        "robot profile: the topic and frame names of a driver set, config/robots/<robot>.yaml "
+        f"loaded after params_file ({', '.join(ROBOTS)}; '' = none)",
+    ),
     LaunchArg(
         "bridge_params_file", "", "para_libero_bridge YAML ('' = config/libero_bridge.yaml)"
     ),
@@ -152,10 +161,17 @@ class NodeLaunch:
     module: str
     params_file: str
     overrides: dict = field(default_factory=dict)
+    profile_file: str = ""  # a robot profile, loaded after params_file ('' = none)
+
+    @property
+    def params_files(self) -> list[str]:
+        return [self.params_file] + ([self.profile_file] if self.profile_file else [])
 
     def ros_args(self) -> list[str]:
         """The node's command-line ROS arguments (para-deploy), as launch_ros passes them."""
-        args = ["--ros-args", "-r", f"__node:={self.name}", "--params-file", self.params_file]
+        args = ["--ros-args", "-r", f"__node:={self.name}"]
+        for path in self.params_files:
+            args += ["--params-file", path]
         for k, v in self.overrides.items():
             args += ["-p", f"{k}:={yaml_scalar(v)}"]
         return args
@@ -228,11 +244,31 @@ def plan(values: Mapping[str, str]) -> list[NodeLaunch]:
     }
     if sim:
         overrides[POLICY]["camera_pose_topic"] = "camera_pose"  # the bridge's (orbited) camera
+        if v["mode"] in ("", "lockstep"):
+            # lock-step: the bridge reaches each target before the next frame
+            overrides[POLICY]["controller"] = "reach_then_observe"
     for a in ARGUMENTS:
         if a.node and v[a.name]:
             overrides[a.node][a.param] = parse_value(a, v[a.name])
     names = [POLICY, BRIDGE] if sim else [POLICY]
-    return [NodeLaunch(n, NODES[n][0], NODES[n][1], files[n], overrides[n]) for n in names]
+    profile = {POLICY: robot_profile(v["robot"])}
+    return [
+        NodeLaunch(n, NODES[n][0], NODES[n][1], files[n], overrides[n], profile.get(n, ""))
+        for n in names
+    ]
+
+
+def robot_profile(name: str) -> str:
+    """The parameter file of robot profile `name` ('' for none); PlanError for an unknown one."""
+    if not name:
+        return ""
+    if name not in ROBOTS:
+        close = difflib.get_close_matches(name, ROBOTS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise PlanError(
+            f"launch argument robot:={name!r} is not a profile{hint} (known: {ROBOTS})"
+        )
+    return str(config_file(f"robots/{name}.yaml"))
 
 
 def node_environment(environ: Mapping[str, str]) -> dict[str, str]:

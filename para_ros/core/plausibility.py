@@ -24,6 +24,8 @@ from para_ros.core import geometry
 QUATERNION_TOLERANCE = 1e-3
 # Distortion models the node can rectify (sensor_msgs/distortion_models.hpp names).
 RECTIFIABLE_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
+# The EEF may be this fraction of the model's height range outside it (check_eef_height).
+EEF_HEIGHT_MARGIN = 0.5
 
 
 class Implausible(NamedTuple):
@@ -226,4 +228,30 @@ def check_camera_sees(
         "camera_pose_implausible",
         f"{what} {_fmt(point)} m is not in view of the camera pose"
         + _likely_mistake(point, K, T_world_cam, width, height),
+    )
+
+
+def check_eef_height(
+    z: float, height_min: float, height_max: float, world_frame: str
+) -> Implausible | None:
+    """The current EEF height (world z, metres) against the model's height range (its
+    training data's EEF heights, PolicySpec `height`). A policy can only place targets in
+    that range, and an arm moves within reach of it: an EEF far outside means the world frame
+    is not the training one (e.g. a robot whose `world` is its base on the floor, 0.9 m under
+    a table-top training world). Allowed: the range widened by EEF_HEIGHT_MARGIN of its span
+    (at least 0.1 m) on each side."""
+    span = float(height_max - height_min)
+    margin = max(0.1, EEF_HEIGHT_MARGIN * span)
+    lo, hi = height_min - margin, height_max + margin
+    if lo <= z <= hi:
+        return None
+    side = "below" if z < lo else "above"
+    off = (height_min - z) if z < lo else (z - height_max)
+    return Implausible(
+        "eef_height",
+        f"the EEF is at z = {z:.3f} m in {world_frame!r}, {off:.3f} m {side} the model's "
+        f"height range [{height_min:.3f}, {height_max:.3f}] m (allowed {lo:.3f} .. {hi:.3f}): "
+        f"the world frame {world_frame!r} is probably not the one the model was trained in "
+        "(its origin sits at another height); publish a world frame that matches the training "
+        "data's (e.g. a static transform) or retrain with this robot's frame",
     )

@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 import rclpy
-import rclpy.duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
 from nav_msgs.msg import Path
@@ -34,13 +33,13 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
-    DurabilityPolicy,
     HistoryPolicy,
     QoSProfile,
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Float64
 
@@ -50,6 +49,7 @@ from para_ros.core.image import ImageFormatError
 from para_ros.core.plausibility import (
     check_camera_sees,
     check_distortion,
+    check_eef_height,
     check_intrinsics,
     check_pose,
     check_stamp,
@@ -65,9 +65,22 @@ from para_ros.nodes.entry import (
     print_help,
     spin_until_shutdown,
 )
-from para_ros.nodes.policy_params import PARAMS
+from para_ros.nodes.policy_params import (
+    PARAMS,
+    camera_pose_source,
+    image_subscription,
+    unknown_parameters,
+)
+from para_ros.nodes.qos_match import MatchingSubscription
+from para_ros.nodes.tf_input import TfInput
 from para_ros.runtime.executor import Executor, resolve_executor, safety_config
-from para_ros.runtime.monitor import LatencyStats, RateMeter, SkipCounter, StampedBuffer
+from para_ros.runtime.monitor import (
+    InputMonitor,
+    LatencyStats,
+    RateMeter,
+    SkipCounter,
+    StampedBuffer,
+)
 from para_ros.runtime.onnx_policy import ModelLoadError, Observation, ObservationError, OnnxPolicy
 from para_ros.runtime.safety import Watchdog
 
@@ -83,8 +96,79 @@ class PolicyNode(Node):
             self.declare_parameter(
                 p.name, p.default, ParameterDescriptor(description=p.description)
             )
+        for line in unknown_parameters(self._parameter_overrides):
+            self.get_logger().warning(line)
         P = {p.name: self.get_parameter(p.name).value for p in PARAMS}
         self.P = P
+        self._load_model(P)
+        self._resolve_executor(P)
+        self._resolve_camera(P)
+        try:
+            image_topic, transport, note = image_subscription(
+                P["image_topic"], P["image_transport"]
+            )
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        if note:
+            self.get_logger().info(note)
+        if P["distortion"] not in ("rectify", "refuse"):
+            raise StartupError(
+                f"parameter distortion is {P['distortion']!r}; expected one of "
+                "('rectify', 'refuse')"
+            )
+        self.K_param = None
+        if any(P["camera_matrix"]):
+            if len(P["camera_matrix"]) != 9:
+                raise StartupError("camera_matrix needs 9 values (row-major K)")
+            self.K_param = np.asarray(P["camera_matrix"], dtype=np.float64).reshape(3, 3)
+
+        # state shared between callbacks and the worker
+        self._lock = threading.Condition()
+        self._latest_image: Image | CompressedImage | None = None
+        self._last_processed_stamp: float | None = None  # only newer frames are acted on
+        self._last_clock: float | None = None  # a clock jumping back resets the history
+        self._camera_info: CameraInfo | None = None
+        self._eef = StampedBuffer(400)
+        self._joints = StampedBuffer(400)
+        self.inputs = self._input_monitors(P, image_topic, transport)
+        self._action_rate = RateMeter()
+        # decode: image conversion (JPEG/PNG decode for compressed input) and rectification
+        self.latency = {k: LatencyStats() for k in ("inference", "decode", "total", "image_age")}
+        self.skips = SkipCounter()  # frames (images) not turned into a command, by reason
+        self.processed = 0
+        self.commands = 0
+        self._last_command: PoseStamped | None = None
+        self._holding = ""
+        self._running = True
+        self._subscribe(P, image_topic, transport)
+        self._advertise(P)
+
+        spec = self.policy.spec
+        warm_ms = self.policy.warmup(int(P["warmup_runs"])) if P["warmup_runs"] > 0 else 0.0
+        self.get_logger().info(
+            f"model {self.policy.model_id} ({P['model_path']}): T={spec.window.steps} "
+            f"dt={spec.window.dt:.3f}s image {spec.image.height}x{spec.image.width}; "
+            f"providers in use {self.policy.providers} (requested {P['providers']}); "
+            f"warm-up {warm_ms:.1f} ms; executor {self.executor_settings.describe()}"
+        )
+        self.get_logger().info(f"speed limit: {self.executor_settings.speed_limit_text()}")
+        self.get_logger().info(f"camera pose: {self.camera_source_text}")
+        self.get_logger().info(f"EEF pose: {self.inputs['eef_pose'].what}")
+        if self.policy.fallback:  # a GPU provider was requested but the session runs on CPU
+            # a GPU provider offered but not taken is a fault; a CPU-only build is a choice
+            log = self.get_logger()
+            say = log.warning if "fell back" in self.policy.fallback else log.info
+            say(f"ONNX Runtime: {self.policy.fallback}")
+        # on the steady clock: under use_sim_time a paused or rewound /clock must not silence
+        # the diagnostics or the watchdog (which still compares input times on the node clock)
+        steady = RosClock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(float(P["diagnostics_period"]), self._publish_diagnostics, clock=steady)
+        self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch, clock=steady)
+        self._worker = threading.Thread(target=self._work, name="para_policy_infer", daemon=True)
+        self._worker.start()
+
+    # -- start-up ------------------------------------------------------------------------
+    def _load_model(self, P) -> None:
         if not P["model_path"]:
             raise StartupError("parameter model_path is empty: pass the ONNX model to run")
         try:
@@ -102,61 +186,90 @@ class PolicyNode(Node):
             raise StartupError(
                 f"model id is {self.policy.model_id!r}, expected {P['expected_model_id']!r}"
             )
+
+    def _resolve_executor(self, P) -> None:
         try:
             self.executor_settings = resolve_executor(
-                spec,
+                self.policy.spec,
                 {
                     "execute_step": int(P["execute_step"]),
                     "max_step_m": float(P["max_step"]),
                     "stall_patience": int(P["stall_patience"]),
+                    "controller": str(P["controller"]),
+                    "max_speed_mps": float(P["max_speed"]),
+                    "max_angular_speed_rps": float(P["max_angular_speed"]),
                 },
             )
             self.safety = safety_config(
                 self.executor_settings.spec,
+                nominal_period_s=float(self.policy.spec.window.dt),
                 workspace_min=tuple(P["workspace_min"]),
                 workspace_max=tuple(P["workspace_max"]),
                 min_confidence=float(P["min_confidence"]),
             )
             self.chunk_executor = Executor(self.safety)
             self.watchdog = Watchdog(float(P["watchdog_timeout"]))
+        except (ValueError, SpecError) as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _resolve_camera(self, P) -> None:
+        """The camera pose's source (tf, topic, parameter, training_camera), said at start."""
+        try:
+            source, why = camera_pose_source(
+                P["camera_pose_source"], P["camera_pose"], P["camera_pose_topic"]
+            )
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
-        self.T_world_cam = self._camera_pose(P["camera_pose"])
-        if any(P["camera_pose"]):
+        self.camera_source = source
+        self.T_world_cam: np.ndarray | None = None
+        self._camera_pose_bad = None  # the newest camera pose message was implausible
+        world = P["world_frame"]
+        if source == "parameter":
+            self.T_world_cam = self._camera_pose(P["camera_pose"])
             self._check_camera_pose_at_startup()
-        for name, allowed in (
-            ("image_transport", ("raw", "compressed")),
-            ("distortion", ("rectify", "refuse")),
-        ):
-            if P[name] not in allowed:
-                raise StartupError(f"parameter {name} is {P[name]!r}; expected one of {allowed}")
-        self.K_param = None
-        if any(P["camera_matrix"]):
-            if len(P["camera_matrix"]) != 9:
-                raise StartupError("camera_matrix needs 9 values (row-major K)")
-            self.K_param = np.asarray(P["camera_matrix"], dtype=np.float64).reshape(3, 3)
+            text = f"parameter camera_pose ({world} <- camera)"
+        elif source == "training_camera":
+            T = self.policy.spec.camera.T_world_cam
+            if not T:
+                raise StartupError(
+                    "camera_pose_source is training_camera but the model records no training "
+                    "camera: use tf, topic or parameter"
+                )
+            self.T_world_cam = np.asarray(T, dtype=np.float64)
+            text = (
+                "the model's training camera (PolicySpec camera.T_world_cam): right only where "
+                "that camera is, e.g. the simulation the model was trained in"
+            )
+        elif source == "topic":
+            text = f"topic {P['camera_pose_topic']} (geometry_msgs/PoseStamped, {world} <- camera)"
+        else:
+            frame = P["camera_frame"] or "the CameraInfo's header.frame_id"
+            text = f"tf: {world} <- {frame} from /tf + /tf_static at the image stamp"
+        self.camera_source_text = f"{text} [{source}: {why}]"
 
-        # state shared between callbacks and the worker
-        self._lock = threading.Condition()
-        self._latest_image: Image | CompressedImage | None = None
-        self._last_processed_stamp: float | None = None  # only newer frames are acted on
-        self._last_clock: float | None = None  # a clock jumping back resets the history
-        self._camera_info: CameraInfo | None = None
-        self._eef = StampedBuffer(400)
-        self._joints = StampedBuffer(400)
-        self._rates = {
-            k: RateMeter() for k in ("image", "camera_info", "eef_pose", "joint_states", "action")
+    def _input_monitors(self, P, image_topic: str, transport: str) -> dict[str, InputMonitor]:
+        world = P["world_frame"]
+        img_type = (
+            "sensor_msgs/CompressedImage" if transport == "compressed" else ("sensor_msgs/Image")
+        )
+        eef = (
+            f"/tf + /tf_static (tf2_msgs/TFMessage): {world} <- {P['eef_frame']}"
+            if P["eef_frame"]
+            else f"{P['eef_pose_topic']} (geometry_msgs/PoseStamped in frame {world!r})"
+        )
+        inputs = {
+            "image": f"{image_topic} ({img_type})",
+            "camera_info": f"{P['camera_info_topic']} (sensor_msgs/CameraInfo)",
+            "eef_pose": eef,
+            "joint_states": f"{P['joint_states_topic']} (sensor_msgs/JointState)",
         }
-        # decode: image conversion (JPEG/PNG decode for compressed input) and rectification
-        self.latency = {k: LatencyStats() for k in ("inference", "decode", "total", "image_age")}
-        self.skips = SkipCounter()
-        self.processed = 0
-        self.commands = 0
-        self._last_command: PoseStamped | None = None
-        self._holding = ""
-        self._running = True
+        if self.camera_source == "topic":
+            inputs["camera_pose"] = (
+                f"{P['camera_pose_topic']} (geometry_msgs/PoseStamped in frame {world!r})"
+            )
+        return {name: InputMonitor(name, what) for name, what in inputs.items()}
 
-        qos = QoSProfile(depth=10)
+    def _subscribe(self, P, image_topic: str, transport: str) -> None:
         # Robot state as best effort (matches reliable publishers too): a state sample lost
         # next to large images is recovered by a reliable reader only at the next heartbeat,
         # seconds later (measured: EEF poses 0.2-2.4 s late with 448 px images); a stale
@@ -165,23 +278,16 @@ class PolicyNode(Node):
             depth=50, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST
         )
         overridable = QoSOverridingOptions.with_default_policies()  # qos_overrides.<topic>...
-        if P["image_transport"] == "compressed":  # image_transport's "compressed" topic
-            self.create_subscription(
-                CompressedImage,
-                P["image_topic"].rstrip("/") + "/compressed",
-                self._on_image,
-                qos_profile_sensor_data,
-                qos_overriding_options=overridable,
-            )
-        else:
-            self.create_subscription(
-                Image,
-                P["image_topic"],
-                self._on_image,
-                qos_profile_sensor_data,
-                qos_overriding_options=overridable,
-            )
-        self._subscribe_latched_and_live(CameraInfo, P["camera_info_topic"], self._on_camera_info)
+        self.create_subscription(
+            CompressedImage if transport == "compressed" else Image,
+            image_topic,
+            self._on_image,
+            qos_profile_sensor_data,
+            qos_overriding_options=overridable,
+        )
+        self._matched = [
+            MatchingSubscription(self, CameraInfo, P["camera_info_topic"], self._on_camera_info)
+        ]
         self.create_subscription(
             JointState,
             P["joint_states_topic"],
@@ -189,30 +295,29 @@ class PolicyNode(Node):
             state_qos,
             qos_overriding_options=overridable,
         )
-        self.create_subscription(
-            PoseStamped,
-            P["eef_pose_topic"],
-            self._on_eef,
-            state_qos,
-            qos_overriding_options=overridable,
-        )
-        self._camera_pose_received = not P["camera_pose_topic"]
-        self._camera_pose_bad = None  # the newest camera pose message was implausible
-        if P["camera_pose_topic"]:
-            self._subscribe_latched_and_live(
-                PoseStamped, P["camera_pose_topic"], self._on_camera_pose
-            )
-        self.tf_buffer = None
-        if P["camera_tf_frame"]:
-            try:  # tf2_ros exists on ROS installs only (not on PyPI)
-                import tf2_ros
+        self.tf = None
+        if P["eef_frame"] or self.camera_source == "tf":
+            try:
+                self.tf = TfInput(self, self._now)
             except ImportError as exc:
-                raise StartupError(
-                    "camera_tf_frame is set but tf2_ros is not importable (pip installs have "
-                    "no tf2): use camera_pose or camera_pose_topic"
-                ) from exc
-            self.tf_buffer = tf2_ros.Buffer()
-            self._tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
+                raise StartupError(str(exc)) from exc
+        if not P["eef_frame"]:
+            self.create_subscription(
+                PoseStamped,
+                P["eef_pose_topic"],
+                self._on_eef,
+                state_qos,
+                qos_overriding_options=overridable,
+            )
+        if self.camera_source == "topic":
+            self._matched.append(
+                MatchingSubscription(
+                    self, PoseStamped, P["camera_pose_topic"], self._on_camera_pose
+                )
+            )
+
+    def _advertise(self, P) -> None:
+        qos = QoSProfile(depth=10)
         self.pub_action = self.create_publisher(PolicyAction, "~/action", qos)
         self.pub_target = self.create_publisher(PoseStamped, "~/eef_target", qos)
         self.pub_grip = self.create_publisher(Float64, "~/gripper_command", qos)
@@ -222,40 +327,6 @@ class PolicyNode(Node):
             self.create_publisher(Image, "~/heatmap", qos) if P["publish_heatmap"] else None
         )
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos)
-
-        warm_ms = self.policy.warmup(int(P["warmup_runs"])) if P["warmup_runs"] > 0 else 0.0
-        self.get_logger().info(
-            f"model {self.policy.model_id} ({P['model_path']}): T={spec.window.steps} "
-            f"dt={spec.window.dt:.3f}s image {spec.image.height}x{spec.image.width}; "
-            f"providers in use {self.policy.providers} (requested {P['providers']}); "
-            f"warm-up {warm_ms:.1f} ms; executor {self.executor_settings.describe()}"
-        )
-        if self.policy.fallback:  # a GPU provider was requested but the session runs on CPU
-            # a GPU provider offered but not taken is a fault; a CPU-only build is a choice
-            log = self.get_logger()
-            say = log.warning if "fell back" in self.policy.fallback else log.info
-            say(f"ONNX Runtime: {self.policy.fallback}")
-        # on the steady clock: under use_sim_time a paused or rewound /clock must not silence
-        # the diagnostics or the watchdog (which still compares input times on the node clock)
-        steady = RosClock(clock_type=ClockType.STEADY_TIME)
-        self.create_timer(float(P["diagnostics_period"]), self._publish_diagnostics, clock=steady)
-        self.create_timer(min(0.1, float(P["watchdog_timeout"]) / 2), self._watch, clock=steady)
-        self._worker = threading.Thread(target=self._work, name="para_policy_infer", daemon=True)
-        self._worker.start()
-
-    def _subscribe_latched_and_live(self, msg_type, topic: str, callback) -> None:
-        """Two subscriptions: RELIABLE + TRANSIENT_LOCAL receives what a latched publisher
-        (calibration tools, many camera drivers' camera_info) sent before this node started;
-        BEST_EFFORT + VOLATILE matches every other publisher (a reliable-only reader never
-        matches a best-effort writer). A message arriving on both is simply stored twice."""
-        latched = QoSProfile(
-            depth=1,
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL,
-        )
-        live = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.create_subscription(msg_type, topic, callback, latched)
-        self.create_subscription(msg_type, topic, callback, live)
 
     def _check_camera_pose_at_startup(self) -> None:
         """The camera pose must see where the training camera looked: the point where the
@@ -279,19 +350,10 @@ class PolicyNode(Node):
         if bad is not None:
             raise StartupError(f"camera_pose parameter: {bad.reason}")
 
-    # -- parameters --------------------------------------------------------------------
     def _camera_pose(self, values) -> np.ndarray:
         values = list(values)
         if len(values) != 7:
             raise StartupError("camera_pose needs 7 values: x y z qx qy qz qw")
-        if not any(values):
-            T = self.policy.spec.camera.T_world_cam
-            if not T:
-                raise StartupError(
-                    "camera_pose is unset and the model records no training "
-                    "camera: set camera_pose (x y z qx qy qz qw)"
-                )
-            return np.asarray(T, dtype=np.float64)
         q = np.asarray(values[3:], dtype=np.float64)
         if not np.isfinite(values).all() or abs(np.linalg.norm(q) - 1.0) > 1e-3:
             raise StartupError(f"camera_pose quaternion {q.tolist()} is not a unit quaternion")
@@ -303,7 +365,8 @@ class PolicyNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         now = self._now()
-        self._rates["image"].tick(now)
+        self.inputs["image"].receive(now)
+        self.inputs["image"].accept()
         self.watchdog.feed("image", now)
         with self._lock:
             if self._latest_image is not None:
@@ -312,38 +375,42 @@ class PolicyNode(Node):
             self._lock.notify()
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
+        self.inputs["camera_pose"].receive(self._now())
         pos, quat = cv.pose_to_arrays(msg.pose)
         bad = check_pose(pos, quat, msg.header.frame_id, self.P["world_frame"], "camera pose")
         if bad is not None:
             # the calibration source says something wrong: stop using the last good pose
             self._camera_pose_bad = bad
-            return self._skip(*bad)
+            return self.inputs["camera_pose"].drop(*bad)
+        self.inputs["camera_pose"].accept()
         self.T_world_cam = pose_matrix(pos, quat)
         self._camera_pose_bad = None
-        self._camera_pose_received = True
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._rates["camera_info"].tick(self._now())
+        self.inputs["camera_info"].receive(self._now())
+        self.inputs["camera_info"].accept()
         self._camera_info = msg
 
     def _on_eef(self, msg: PoseStamped) -> None:
         now = self._now()
-        self._rates["eef_pose"].tick(now)
+        self.inputs["eef_pose"].receive(now)
         pos, quat = cv.pose_to_arrays(msg.pose)
         bad = check_pose(pos, quat, msg.header.frame_id, self.P["world_frame"], "EEF pose")
         if bad is not None:
-            return self._skip(*bad)
+            return self.inputs["eef_pose"].drop(*bad)
+        self.inputs["eef_pose"].accept()
         self.watchdog.feed("eef_pose", now)
         self._eef.add(cv.stamp_to_sec(msg.header.stamp), (pos, quat))
 
     def _on_joints(self, msg: JointState) -> None:
         now = self._now()
-        self._rates["joint_states"].tick(now)
+        self.inputs["joint_states"].receive(now)
         pos = np.asarray(msg.position, dtype=np.float64)
         if not np.isfinite(pos).all():
-            self.skips.add("joints_nonfinite", "joint state has NaN/inf")
+            self.inputs["joint_states"].drop("joints_nonfinite", "joint state has NaN/inf")
             self._joints.add(cv.stamp_to_sec(msg.header.stamp), None)  # a bad state, on record
             return
+        self.inputs["joint_states"].accept()
         self.watchdog.feed("joint_states", now)
         self._joints.add(cv.stamp_to_sec(msg.header.stamp), pos)
 
@@ -437,6 +504,74 @@ class PolicyNode(Node):
         rect = Rectifier.for_info(cv.calibration(info))
         return rect.K, rect, None
 
+    def _camera_at(self, stamp: float) -> tuple[np.ndarray | None, tuple[str, str] | None]:
+        """(T_world_cam at the image stamp, None) or (None, (category, reason))."""
+        P = self.P
+        if self.camera_source == "tf":
+            frame = P["camera_frame"] or self._camera_info.header.frame_id
+            if not frame:
+                return None, (
+                    "no_camera_tf",
+                    "camera_pose_source tf: camera_frame is '' and the CameraInfo's "
+                    "header.frame_id is empty: set camera_frame",
+                )
+            T, bad = self.tf.lookup(P["world_frame"], frame, stamp, P["state_tolerance"])
+            if bad is not None:
+                return None, (bad[0], f"camera pose ({P['world_frame']} <- {frame}): {bad[1]}")
+            return T, None
+        if self._camera_pose_bad is not None:
+            return None, tuple(self._camera_pose_bad)
+        if self.T_world_cam is None:
+            seen = self.inputs["camera_pose"].status(self._publisher_count("camera_pose"))
+            return None, ("no_camera_pose", f"no camera pose yet: {seen}")
+        return self.T_world_cam, None
+
+    def _eef_at(self, stamp: float) -> tuple[tuple | None, tuple[str, str] | None]:
+        """((position (3,), quaternion x y z w) of the EEF in world at the image stamp, None)
+        or (None, (category, reason))."""
+        P = self.P
+        tol = float(P["state_tolerance"])
+        if P["eef_frame"]:
+            T, bad = self.tf.lookup(P["world_frame"], P["eef_frame"], stamp, tol)
+            if bad is not None:
+                return None, (
+                    bad[0],
+                    f"EEF pose ({P['world_frame']} <- {P['eef_frame']}): {bad[1]}",
+                )
+            return (T[:3, 3].copy(), Rotation.from_matrix(T[:3, :3]).as_quat()), None
+        eef = self._eef.wait_nearest(stamp, tol, timeout=tol)
+        if eef is None:
+            latest = self._eef.latest_stamp()
+            seen = (
+                f"the newest accepted is {latest - stamp:+.3f} s from it"
+                if latest
+                else self.inputs["eef_pose"].status(self._publisher_count("eef_pose"))
+            )
+            return None, ("no_eef_pose", f"no EEF pose within {tol} s of the image stamp ({seen})")
+        return eef[0], None
+
+    def _decode(self, msg, rectifier) -> tuple[np.ndarray | None, tuple[str, str] | None]:
+        """(upright RGB at the camera's resolution, rectified if needed) or a skip reason."""
+        t_decode = time.perf_counter()
+        try:
+            if isinstance(msg, CompressedImage):
+                rgb = cv.compressed_to_rgb(msg)
+            else:
+                rgb = cv.image_to_rgb(msg)
+        except ImageFormatError as exc:
+            return None, ("image_format", str(exc))
+        info = self._camera_info
+        if self.K_param is None and (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
+            return None, (
+                "image_size",
+                f"image is {rgb.shape[1]}x{rgb.shape[0]} but "
+                f"camera_info is {info.width}x{info.height}",
+            )
+        if rectifier is not None:
+            rgb = rectifier.rectify(rgb)
+        self.latency["decode"].add((time.perf_counter() - t_decode) * 1e3)
+        return rgb, None
+
     def _process(self, msg) -> None:
         P = self.P
         t0 = time.perf_counter()
@@ -449,74 +584,46 @@ class PolicyNode(Node):
             return self._skip(
                 "stale_image", f"image is {age:.3f} s old (max_image_age {P['max_image_age']} s)"
             )
-        if self.tf_buffer is not None:
-            try:
-                tf = self.tf_buffer.lookup_transform(
-                    P["world_frame"],
-                    P["camera_tf_frame"],
-                    msg.header.stamp,
-                    timeout=rclpy.duration.Duration(seconds=P["state_tolerance"]),
-                )
-            except Exception as exc:  # tf2 raises LookupException, ExtrapolationException, ...
-                return self._skip("no_camera_tf", f"{type(exc).__name__}: {exc}")
-            t, q = tf.transform.translation, tf.transform.rotation
-            self.T_world_cam = pose_matrix([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
-        elif self._camera_pose_bad is not None:
-            return self._skip(*self._camera_pose_bad)
-        elif not self._camera_pose_received:
-            return self._skip("no_camera_pose", f"no camera pose on {P['camera_pose_topic']}")
         K, rectifier, bad = self._intrinsics(msg)
         if bad is not None:
             return self._skip(*bad)
-        t_decode = time.perf_counter()
-        try:
-            if isinstance(msg, CompressedImage):
-                rgb = cv.compressed_to_rgb(msg)
-            else:
-                rgb = cv.image_to_rgb(msg)
-        except ImageFormatError as exc:
-            return self._skip("image_format", str(exc))
-        info = self._camera_info
-        if self.K_param is None and (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
-            return self._skip(
-                "image_size",
-                f"image is {rgb.shape[1]}x{rgb.shape[0]} but "
-                f"camera_info is {info.width}x{info.height}",
-            )
-        if rectifier is not None:
-            rgb = rectifier.rectify(rgb)
-        self.latency["decode"].add((time.perf_counter() - t_decode) * 1e3)
-        tol = P["state_tolerance"]
-        eef = self._eef.wait_nearest(stamp, tol, timeout=tol)
-        if eef is None:
-            latest = self._eef.latest_stamp()
-            seen = f"newest is {latest - stamp:+.3f} s from it" if latest else "none received"
-            return self._skip(
-                "no_eef_pose", f"no EEF pose within {tol} s of the image stamp ({seen})"
-            )
+        T_world_cam, bad = self._camera_at(stamp)
+        if bad is not None:
+            return self._skip(*bad)
+        rgb, bad = self._decode(msg, rectifier)
+        if bad is not None:
+            return self._skip(*bad)
+        eef, bad = self._eef_at(stamp)
+        if bad is not None:
+            return self._skip(*bad)
         if P["require_joint_states"]:
+            tol = P["state_tolerance"]
             js = self._joints.wait_nearest(stamp, tol, timeout=tol)
             if js is None:
                 return self._skip(
                     "no_joint_states",
-                    f"no joint state within {P['state_tolerance']} s of the image stamp",
+                    f"no joint state within {tol} s of the image stamp "
+                    f"({self.inputs['joint_states'].status(self._publisher_count('joint_states'))})",
                 )
             if js[0] is None:
                 return self._skip("joints_nonfinite", "joint state at the image stamp has NaN/inf")
-        (pos, _quat), _dt = eef
-        bad = check_start_keypoint(pos, K, self.T_world_cam, rgb.shape[1], rgb.shape[0])
+        pos, quat = eef
+        spec = self.policy.spec
+        bad = check_eef_height(pos[2], spec.height.min, spec.height.max, P["world_frame"])
+        if bad is None:
+            bad = check_start_keypoint(pos, K, T_world_cam, rgb.shape[1], rgb.shape[0])
         if bad is not None:
             return self._skip(*bad)
         try:
             res = self.policy.infer(
-                Observation(rgb, K, self.T_world_cam, pos, self.chunk_executor.gripper_state),
+                Observation(rgb, K, T_world_cam, pos, self.chunk_executor.gripper_state),
                 with_heatmap=self.pub_heat is not None,
             )
         except ObservationError as exc:
             return self._skip("observation", str(exc))
         self.processed += 1
         self._last_processed_stamp = stamp
-        cmd, reason = self.chunk_executor.decide(res.chunk, pos)
+        cmd, reason = self.chunk_executor.decide(res.chunk, pos, stamp_s=stamp, eef_quat_xyzw=quat)
         total_ms = (time.perf_counter() - t0) * 1e3
         self.latency["inference"].add(res.inference_ms)
         self.latency["total"].add(total_ms)
@@ -538,7 +645,11 @@ class PolicyNode(Node):
         a.command_published = cmd is not None
         if cmd is not None:
             a.status = PolicyAction.STATUS_OK_CLAMPED if cmd.clamped else PolicyAction.STATUS_OK
-            a.status_detail = "clamped into the workspace / max_step" if cmd.clamped else ""
+            a.status_detail = (
+                "limited by " + ", ".join(getattr(cmd, "limits", ()) or ("workspace/max_step",))
+                if cmd.clamped
+                else ""
+            )
         else:
             a.status, a.status_detail = reason.code, str(reason)
         cv.fill_chunk(a, ch)
@@ -548,7 +659,7 @@ class PolicyNode(Node):
         a.inference_time_ms = float(res.inference_ms)
         a.image_age_ms = float(age * 1e3)
         self.pub_action.publish(a)
-        self._rates["action"].tick(self._now())
+        self._action_rate.tick(self._now())
         path = Path()
         path.header = a.header
         path.poses = [
@@ -583,13 +694,45 @@ class PolicyNode(Node):
         return cv.rgb_to_image(canvas, img.header.stamp, img.header.frame_id)
 
     # -- watchdog and diagnostics -----------------------------------------------------------
-    def _watch(self) -> None:
-        needed = ("image", "eef_pose") + (
+    def _watched(self) -> tuple[str, ...]:
+        """Inputs whose silence makes the node hold (the EEF from TF: any /tf message)."""
+        return ("image", "eef_pose") + (
             ("joint_states",) if self.P["require_joint_states"] else ()
         )
+
+    def _watch(self) -> None:
+        if self.P["eef_frame"] and self.tf is not None and self.tf.last_message is not None:
+            self.watchdog.feed("eef_pose", self.tf.last_message)
         # ~/eef_target carries new commands only: while inputs are stale nothing new is
         # published (the controller keeps the last target) and /diagnostics says "holding"
-        self._holding = ", ".join(self.watchdog.stale(self._now(), needed))
+        self._holding = ", ".join(self.watchdog.stale(self._now(), self._watched()))
+
+    def _publisher_count(self, name: str) -> int | None:
+        """Publishers on the topic of input `name` (None for TF-derived inputs)."""
+        topic = {
+            "image": None,
+            "camera_info": self.P["camera_info_topic"],
+            "eef_pose": None if self.P["eef_frame"] else self.P["eef_pose_topic"],
+            "joint_states": self.P["joint_states_topic"],
+            "camera_pose": self.P["camera_pose_topic"],
+        }.get(name)
+        return self.count_publishers(topic) if topic else None
+
+    def _input_values(self, now: float) -> dict[str, str]:
+        kv = {}
+        for name, mon in self.inputs.items():
+            kv[f"rate_hz.{name}"] = f"{mon.rate.rate(now):.2f}"
+            kv[f"input.{name}"] = mon.status(self._publisher_count(name))
+            for reason, n in sorted(mon.dropped.snapshot().items()):
+                kv[f"dropped.{name}.{reason}"] = str(n)
+        if self.tf is not None:
+            kv["rate_hz.tf"] = f"{self.tf.rate.rate(now):.2f}"
+            kv["tf.transforms_received"] = str(self.tf.received)
+            kv["tf.frames"] = ",".join(self.tf.buffer.frames)
+            for reason, n in sorted(self.tf.dropped.snapshot().items()):
+                kv[f"dropped.tf.{reason}"] = str(n)
+        kv["rate_hz.action"] = f"{self._action_rate.rate(now):.2f}"
+        return kv
 
     def _publish_diagnostics(self) -> None:
         now = self._now()
@@ -604,13 +747,14 @@ class PolicyNode(Node):
             "last_skip_reason": self.skips.last_reason,
             "holding_last_target": "yes: stale " + self._holding if self._holding else "no",
             "executor": self.executor_settings.describe(),
+            "speed_limit": self.executor_settings.speed_limit_text(),
+            "camera_pose_source": self.camera_source_text,
         }
         for reason, n in sorted(self.skips.snapshot().items()):
             kv[f"skipped.{reason}"] = str(n)
-        for name, meter in self._rates.items():
-            kv[f"rate_hz.{name}"] = f"{meter.rate(now):.2f}"
+        kv.update(self._input_values(now))
         expected = float(self.P["expected_image_rate"])
-        image_rate = self._rates["image"].rate(now)
+        image_rate = self.inputs["image"].rate.rate(now)
         low_rate = ""
         if expected > 0:
             kv["rate_hz.image.expected"] = f"{expected:.2f}"
@@ -623,10 +767,13 @@ class PolicyNode(Node):
             for q, v in lat.percentiles().items():
                 kv[f"{name}_ms.{q}" if q != "n" else f"{name}_ms.count"] = f"{v:.3f}"
         eef_t = self._eef.latest_stamp()
-        kv["eef_pose_age_s"] = f"{now - eef_t:.3f}" if eef_t is not None else "never"
+        if not self.P["eef_frame"]:
+            kv["eef_pose_age_s"] = f"{now - eef_t:.3f}" if eef_t is not None else "never"
         st.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
         if self._holding:
-            st.level, st.message = DiagnosticStatus.WARN, f"holding: stale {self._holding}"
+            stale = [s.strip() for s in self._holding.split(",")]
+            why = "; ".join(self.inputs[n].status(self._publisher_count(n)) for n in stale)
+            st.level, st.message = DiagnosticStatus.WARN, f"holding: stale {why}"
         elif low_rate:
             st.level, st.message = DiagnosticStatus.WARN, low_rate
         elif self.skips.last_reason and self.commands == 0:

@@ -4,6 +4,8 @@ descriptions) and by tests to check config/deploy.yaml documents exactly these.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +39,17 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "image_topic",
         "image",
-        "sensor_msgs/Image input (rgb8, bgr8, rgba8 or bgra8), sensor-data QoS (best effort, "
-        "keep last); with image_transport compressed, <image_topic>/compressed.",
+        "Image topic, as `ros2 topic list` shows it or as image_transport names its base: "
+        "sensor_msgs/Image (encodings: para_ros/core/image.py), sensor-data QoS (best effort, "
+        "keep last). A name ending in /compressed is the compressed transport's topic itself "
+        "(sensor_msgs/CompressedImage).",
     ),
     Param(
         "image_transport",
         "raw",
-        "raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage JPEG/PNG on "
-        "<image_topic>/compressed, as image_transport publishes it); decode time is reported as "
-        "decode_ms in /diagnostics.",
+        "raw (sensor_msgs/Image on image_topic) or compressed (sensor_msgs/CompressedImage "
+        "JPEG/PNG on <image_topic>/compressed, as image_transport publishes it); decode time is "
+        "reported as decode_ms in /diagnostics.",
     ),
     Param(
         "distortion",
@@ -75,8 +79,8 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "camera_info_topic",
         "camera_info",
-        "sensor_msgs/CameraInfo of the image; subscribed twice, RELIABLE + TRANSIENT_LOCAL "
-        "(latched publishers) and BEST_EFFORT (any publisher).",
+        "sensor_msgs/CameraInfo of the image; the subscription takes the QoS of the publishers "
+        "it finds (transient local for latched ones, else best effort: no QoS mismatch).",
     ),
     Param(
         "joint_states_topic",
@@ -84,31 +88,49 @@ PARAMS: tuple[Param, ...] = (
         "sensor_msgs/JointState of the arm (best effort, keep last 50).",
     ),
     Param(
+        "eef_frame",
+        "",
+        "TF frame of the EEF (e.g. panda_hand_tcp, tool0): when set, the current EEF pose is "
+        "world_frame <- eef_frame looked up in /tf + /tf_static at the image stamp "
+        "(interpolated, within state_tolerance) and eef_pose_topic is not used. '' = the "
+        "eef_pose_topic PoseStamped.",
+    ),
+    Param(
         "eef_pose_topic",
         "eef_pose",
         "geometry_msgs/PoseStamped: current EEF pose in world_frame (frame_id required; best "
-        "effort, keep last 50).",
+        "effort, keep last 50); used when eef_frame is ''.",
+    ),
+    Param(
+        "camera_pose_source",
+        "",
+        "Where the camera pose (world <- camera, OpenCV optical axes) comes from: tf "
+        "(world_frame <- camera_frame in /tf + /tf_static at the image stamp: the hand-eye "
+        "calibration), topic (camera_pose_topic), parameter (camera_pose), training_camera (the "
+        "model's PolicySpec camera: only right where the training camera is, e.g. the LIBERO "
+        "scene), or '' = topic if camera_pose_topic is set, else parameter if camera_pose is "
+        "set, else tf. Logged at start and reported in /diagnostics.",
+    ),
+    Param(
+        "camera_frame",
+        "",
+        "TF frame of the camera's optical frame (z forward, x right, y down; e.g. "
+        "camera_color_optical_frame) for camera_pose_source tf. '' = the CameraInfo's "
+        "header.frame_id.",
     ),
     Param(
         "camera_pose",
         [0.0] * 7,
-        "Camera pose world <- camera (OpenCV axes) as x y z qx qy "
-        "qz qw (metres, quaternion x y z w). All zeros: use the PolicySpec training camera.",
-    ),
-    Param(
-        "camera_tf_frame",
-        "",
-        "If set and tf2_ros is importable (ROS installs; not on PyPI), the camera pose is "
-        "looked up in tf as world_frame <- this optical frame (OpenCV axes) at the image "
-        "stamp; it overrides camera_pose and camera_pose_topic.",
+        "Camera pose world <- camera (OpenCV axes) as x y z qx qy qz qw (metres, quaternion "
+        "x y z w), for camera_pose_source parameter. All zeros: unset.",
     ),
     Param(
         "camera_pose_topic",
         "",
-        "If set, a geometry_msgs/PoseStamped topic (world_frame <- camera, OpenCV axes) that "
-        "overrides camera_pose; frames wait for its first message (a calibrated or moving "
-        "camera; the LIBERO bridge publishes camera_pose). Latched and live publishers both "
-        "work (subscribed like camera_info).",
+        "A geometry_msgs/PoseStamped topic (world_frame <- camera, OpenCV axes), for "
+        "camera_pose_source topic; frames wait for its first message (a calibrated or moving "
+        "camera). Latched (transient local) and live publishers both work: the subscription "
+        "takes the QoS of the publishers it finds.",
     ),
     Param(
         "camera_matrix",
@@ -153,6 +175,26 @@ PARAMS: tuple[Param, ...] = (
         "executor, executor.max_step_m).",
     ),
     Param(
+        "controller",
+        "streaming",
+        "What executes ~/eef_target: streaming (a tracking controller, e.g. "
+        "cartesian_motion_controller's target frame or MoveIt Servo: each command also moves at "
+        "most max_speed x the time since the previous command) or reach_then_observe (each "
+        "target is reached before the next image, as in the LIBERO bridge's lock-step). '' = "
+        "the model's executor.controller.",
+    ),
+    Param(
+        "max_speed",
+        0.0,
+        "m/s: streaming controller speed bound (0 = the model's executor.max_speed_mps).",
+    ),
+    Param(
+        "max_angular_speed",
+        0.0,
+        "rad/s: streaming controller rotation speed bound (0 = the model's "
+        "executor.max_angular_speed_rps).",
+    ),
+    Param(
         "stall_patience",
         -1,
         "StallGuard: after this many consecutive frames with the EEF still (< 2 mm) and the "
@@ -175,3 +217,82 @@ PARAMS: tuple[Param, ...] = (
 )
 
 BY_NAME = {p.name: p for p in PARAMS}
+
+CAMERA_POSE_SOURCES = ("tf", "topic", "parameter", "training_camera")
+# Parameters every rclpy node takes besides its own (not typos)
+ROS_PARAMS = ("use_sim_time", "start_type_description_service")
+OTHER_TRANSPORTS = ("compressedDepth", "theora", "zstd", "ffmpeg", "h264")
+
+
+def unknown_parameters(given: Iterable[str]) -> list[str]:
+    """One warning line per parameter name in `given` (from the command line or a parameter
+    file) that the node does not declare, with the close names; QoS-overriding parameters
+    (`qos_overrides.<topic>...`) and rclpy's own are known."""
+    out = []
+    for name in sorted(set(given)):
+        if name in BY_NAME or name in ROS_PARAMS or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, list(BY_NAME), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        out.append(
+            f"unknown parameter {name!r} is ignored{hint} (`para_policy --help` lists them)"
+        )
+    return out
+
+
+def image_subscription(topic: str, transport: str) -> tuple[str, str, str]:
+    """(topic to subscribe, transport, note) for the image parameters.
+
+    image_transport names its topics <base>/<transport>; `ros2 topic list` shows those full
+    names, so a user may give either the base with `image_transport`, or the full name: a
+    name ending in /compressed is the compressed topic itself, whatever image_transport says
+    (the note says so). Raises ValueError for a transport the node cannot decode."""
+    if transport not in ("raw", "compressed"):
+        raise ValueError(
+            f"parameter image_transport is {transport!r}; expected one of ('raw', 'compressed')"
+        )
+    base, _, last = topic.rstrip("/").rpartition("/")
+    if last in OTHER_TRANSPORTS:
+        raise ValueError(
+            f"image_topic {topic!r} is an image_transport {last!r} topic, which para_policy "
+            "cannot decode: use the raw topic or its /compressed (JPEG/PNG) one"
+        )
+    if last == "compressed" and base:
+        note = "" if transport == "compressed" else " (image_transport raw overridden)"
+        return (
+            topic.rstrip("/"),
+            "compressed",
+            (
+                f"image_topic {topic!r} is a compressed transport topic: subscribing "
+                f"sensor_msgs/CompressedImage there{note}"
+            ),
+        )
+    if transport == "compressed":
+        return topic.rstrip("/") + "/compressed", "compressed", ""
+    return topic, "raw", ""
+
+
+def camera_pose_source(source: str, pose: list, pose_topic: str) -> tuple[str, str]:
+    """(source, why) for the camera pose parameters; raises ValueError naming the conflict."""
+    if source and source not in CAMERA_POSE_SOURCES:
+        raise ValueError(
+            f"parameter camera_pose_source is {source!r}; expected one of "
+            f"{CAMERA_POSE_SOURCES} or '' (automatic)"
+        )
+    pose_set = any(float(v) != 0.0 for v in pose)
+    if not source:
+        if pose_topic and pose_set:
+            raise ValueError(
+                "both camera_pose_topic and camera_pose are set: choose one with "
+                "camera_pose_source (topic or parameter)"
+            )
+        if pose_topic:
+            return "topic", "camera_pose_topic is set"
+        if pose_set:
+            return "parameter", "camera_pose is set"
+        return "tf", "neither camera_pose_topic nor camera_pose is set"
+    if source == "topic" and not pose_topic:
+        raise ValueError("camera_pose_source is topic but camera_pose_topic is empty")
+    if source == "parameter" and not pose_set:
+        raise ValueError("camera_pose_source is parameter but camera_pose is all zeros")
+    return source, "camera_pose_source parameter"

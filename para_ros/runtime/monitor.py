@@ -125,3 +125,41 @@ class SkipCounter:
     def total(self) -> int:
         with self._lock:
             return sum(self._c.values())
+
+
+class InputMonitor:
+    """One input of a node: what it is, how many messages arrived, were used, were dropped
+    and why (thread-safe). `what` names the topic, its type and the expected frame, so a
+    report can say exactly what is missing."""
+
+    def __init__(self, name: str, what: str):
+        self.name, self.what = name, what
+        self.rate = RateMeter()
+        self.received = 0
+        self.accepted = 0
+        self.dropped = SkipCounter()
+        self._lock = threading.Lock()
+
+    def receive(self, now: float) -> None:
+        self.rate.tick(now)
+        with self._lock:
+            self.received += 1
+
+    def accept(self) -> None:
+        with self._lock:
+            self.accepted += 1
+
+    def drop(self, category: str, detail: str) -> None:
+        self.dropped.add(category, detail)
+
+    def status(self, publishers: int | None = None) -> str:
+        """One line: `what`, the counts, and the newest drop reason if any."""
+        with self._lock:
+            received, accepted = self.received, self.accepted
+        if received == 0:
+            pubs = "" if publishers is None else f"; {publishers} publisher(s) on the topic"
+            return f"{self.name}: {self.what}: none received{pubs}"
+        text = f"{self.name}: {self.what}: {received} received, {accepted} used"
+        if self.dropped.total():
+            text += f", {self.dropped.total()} dropped (last: {self.dropped.last_reason})"
+        return text
