@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from para_ros.core.contract import ExecutorSpec, PolicySpec, TensorSpec
+from para_ros.core.contract import CONTROLLERS, ExecutorSpec, PolicySpec, TensorSpec
 from para_ros.core.onnx_metadata import write_spec
 from para_training.checkpoint import load_model
 from para_training.policies.registry import lookup
@@ -426,6 +426,57 @@ def _fmt(rep: dict) -> str:
     )
 
 
+def add_executor_flags(ap: argparse.ArgumentParser) -> None:
+    """para-export's executor flags (the contract's ExecutorSpec fields)."""
+    d = ExecutorSpec()
+    ex = ap.add_argument_group(
+        "executor",
+        "the setting the model is executed with, written into its PolicySpec "
+        "(contract ExecutorSpec); deployment uses it unless a parameter overrides it",
+    )
+    ex.add_argument("--execute-step", type=int, default=d.execute_step, help="chunk step sent")
+    ex.add_argument("--max-step", type=float, default=d.max_step_m, help="metres per command")
+    ex.add_argument("--stall-patience", type=int, default=d.stall_patience, help="0 = off")
+    ex.add_argument("--use-rotation", action="store_true", help="execute predicted rotation")
+    ex.add_argument(
+        "--controller",
+        default=d.controller,
+        choices=CONTROLLERS,
+        help="reach_then_observe: each target reached before the next frame (lock-step); "
+        "streaming: a tracking controller, commands also bounded by the speeds below",
+    )
+    ex.add_argument(
+        "--max-speed",
+        type=float,
+        default=None,
+        help="metres per second a streaming controller is asked for at most (default: "
+        "--max-step / the model's window.dt)",
+    )
+    ex.add_argument(
+        "--max-angular-speed",
+        type=float,
+        default=d.max_angular_speed_rps,
+        help="radians per second a streaming controller is asked for at most",
+    )
+
+
+def executor_from_args(args: argparse.Namespace) -> ExecutorSpec:
+    """The ExecutorSpec the flags of `add_executor_flags` give, validated (SpecError, a
+    ValueError, names the key). Without --max-speed its max_speed_mps is None: the exported
+    PolicySpec fills in max_step_m / window.dt from the checkpoint's window."""
+    executor = ExecutorSpec(
+        execute_step=args.execute_step,
+        max_step_m=args.max_step,
+        stall_patience=args.stall_patience,
+        zero_rotation=not args.use_rotation,
+        controller=args.controller,
+        max_speed_mps=args.max_speed,
+        max_angular_speed_rps=args.max_angular_speed,
+    )
+    executor.validate("executor")
+    return executor
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="para-export",
@@ -458,26 +509,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--frames-n", type=int, default=48, help="real frames to use")
     ap.add_argument("--keep-slow-int8", action="store_true", help="keep int8 even when not faster")
-    d = ExecutorSpec()
-    ex = ap.add_argument_group(
-        "executor",
-        "the setting the model is executed with, written into its PolicySpec "
-        "(contract ExecutorSpec); deployment uses it unless a parameter overrides it",
-    )
-    ex.add_argument("--execute-step", type=int, default=d.execute_step, help="chunk step sent")
-    ex.add_argument("--max-step", type=float, default=d.max_step_m, help="metres per command")
-    ex.add_argument("--stall-patience", type=int, default=d.stall_patience, help="0 = off")
-    ex.add_argument("--use-rotation", action="store_true", help="execute predicted rotation")
+    add_executor_flags(ap)
     args = ap.parse_args(argv)
     out = Path(args.output)
     try:
-        executor = ExecutorSpec(
-            execute_step=args.execute_step,
-            max_step_m=args.max_step,
-            stall_patience=args.stall_patience,
-            zero_rotation=not args.use_rotation,
-        )
-        executor.validate("executor")
+        executor = executor_from_args(args)
         spec = export_onnx(args.checkpoint, out, args.model_id, executor)
         if args.optimize:
             from para_training.optimize import optimize_onnx

@@ -232,3 +232,30 @@ def test_executor_spec_validate_names_the_path():
         ExecutorSpec(controller="streeming").validate("executor")
     with pytest.raises(SpecError, match=r"`executor\.max_angular_speed_rps`: .*got -1"):
         ExecutorSpec(max_angular_speed_rps=-1.0).validate("executor")
+
+
+def test_para_export_executor_flags_write_the_speed_bounds():
+    import argparse
+
+    from para_ros.core.contract import WindowSpec
+    from para_training.export import add_executor_flags, executor_from_args
+
+    ap = argparse.ArgumentParser()
+    add_executor_flags(ap)
+    checkpoint = PolicySpec(window=WindowSpec(dt=0.1))  # the checkpoint's own spec
+    # defaults: reach_then_observe, max_speed_mps from the checkpoint's window, 1 rad/s
+    ex = checkpoint.replace(executor=executor_from_args(ap.parse_args([]))).executor
+    assert ex.controller == "reach_then_observe"
+    assert ex.max_speed_mps == pytest.approx(0.5, rel=1e-12)  # 0.05 m / 0.1 s
+    assert ex.max_angular_speed_rps == 1.0
+    argv = ["--controller", "streaming", "--max-speed", "0.3", "--max-angular-speed", "0.7"]
+    spec = checkpoint.replace(executor=executor_from_args(ap.parse_args(argv)))
+    written = json.loads(spec.to_json())["executor"]
+    assert written["controller"] == "streaming"
+    assert (written["max_speed_mps"], written["max_angular_speed_rps"]) == (0.3, 0.7)
+    ex = executor_from_args(ap.parse_args(["--max-step", "0.03"]))
+    assert checkpoint.replace(executor=ex).executor.max_speed_mps == pytest.approx(0.3)
+    with pytest.raises(SpecError, match=r"`executor\.max_speed_mps`: must be .*got 0\.0"):
+        executor_from_args(ap.parse_args(["--max-speed", "0"]))
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--controller", "servo"])

@@ -5,6 +5,10 @@ servo to the gated target (or hold the current pose when the gate refuses). The 
 (para_libero_bridge + para_policy in lock-step) executes exactly the same command, so both give
 the same outcomes for the same model and episodes (tests/sim/test_bridge.py checks it).
 
+The executor is the model's (PolicySpec executor) unless a flag overrides it. Lock-step is the
+"reach_then_observe" controller; under --controller streaming each command is also bounded by
+the speed limits as if frames came every window.dt seconds (frames carry no stamp here).
+
 Settings (seed protocol): in_distribution; viewpoint (--theta/--phi, or a grid); position
 (--positions-file with "dx dy" lines, or the seed's train-left/test-right split: --half right).
 Sharding: --shard i --num-shards n runs every n-th episode; `para-eval-sim merge` joins shards.
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from para_ros.core.contract import CONTROLLERS
 from para_ros.core.geometry import pose_matrix
 from para_ros.core.stats import format_rate, rate
 from para_ros.runtime.executor import (
@@ -60,7 +65,8 @@ def run_episode(
     """One episode with the node's executor (runtime.executor): infer, decide, follow.
 
     init_state: an official init-state index or a layouts.Layout; the simulator seeds the
-    episode from (its cfg.seed, the layout), recorded as "seed" with the "layout"."""
+    episode from (its cfg.seed, the layout), recorded as "seed" with the "layout". Frames
+    carry no stamp: a streaming `safety` bounds each command by its nominal period."""
     safety = safety or SafetyConfig()
     obs = sim.reset(init_state)
     executor, follower = Executor(safety), Follower(open_gripper=-1.0)  # LIBERO: -1 open
@@ -81,7 +87,7 @@ def run_episode(
             pass  # the node skips such a frame: nothing published, the robot holds
         if res is not None:
             latency.append(res.inference_ms)
-            cmd, _reason = executor.decide(res.chunk, obs.eef_pos)
+            cmd, _reason = executor.decide(res.chunk, obs.eef_pos, None, obs.eef_quat)
         target, grip = follower.target(
             None if cmd is None else cmd.position,
             None if cmd is None else cmd.gripper,
@@ -185,6 +191,7 @@ def run(args) -> dict:
     policy = OnnxPolicy(args.model, ["CPUExecutionProvider"], args.threads)
     executor = resolve_executor(policy.spec, executor_overrides(args))
     print(f"executor: {executor.describe()}", flush=True)
+    print(f"command bounds: {executor.speed_limit_text()}", flush=True)
     base = SimConfig(
         suite=args.suite,
         task_id=args.task,
@@ -194,7 +201,7 @@ def run(args) -> dict:
         action_scale=args.action_scale,
         seed=args.seed,
     )
-    safety = safety_config(executor.spec)
+    safety = safety_config(executor)
     sim = LiberoSim(base)
     if args.layouts == "fresh":
         fresh, layout_report = build_layouts(sim, args)
@@ -248,6 +255,9 @@ def executor_overrides(args) -> dict:
         "max_step_m": args.max_step,
         "stall_patience": args.stall_patience,
         "zero_rotation": False if args.use_rotation else None,
+        "controller": args.controller,
+        "max_speed_mps": args.max_speed,
+        "max_angular_speed_rps": args.max_angular_speed,
     }
 
 
@@ -339,11 +349,23 @@ def run_ros(args) -> dict:
             "-p",
             f"stall_patience:={args.stall_patience}",
         ]
+        cmd += speed_parameters(args)
         for item in b:
             cmd += ["-b", item]
         subprocess.run(cmd, env=env, check=True)
         episodes += json.loads(res_path.read_text())["episodes"]
     return write_results(args, out_dir, episodes, t0, via="ros2", seed=args.seed)
+
+
+def speed_parameters(args) -> list[str]:
+    """para-deploy `-p` items for the controller and speed bounds given on the command line
+    (none when they are the model's: the node then reads them from the contract)."""
+    given = [
+        ("controller", args.controller, FROM_MODEL["controller"]),
+        ("max_speed", float(args.max_speed), FROM_MODEL["max_speed_mps"]),
+        ("max_angular_speed", float(args.max_angular_speed), FROM_MODEL["max_angular_speed_rps"]),
+    ]
+    return [item for name, v, model in given if v != model for item in ("-p", f"{name}:={v}")]
 
 
 def duplicate_starts(episodes: list[dict]) -> None:
@@ -454,6 +476,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="StallGuard: still steps before executing later chunk steps (0 = off; the "
         "node's stall_patience; default: the model's executor)",
     )
+    ap.add_argument(
+        "--controller",
+        default=FROM_MODEL["controller"],
+        choices=[FROM_MODEL["controller"], *CONTROLLERS],
+        help="reach_then_observe (the lock-step simulation's) or streaming (commands also "
+        "bounded by --max-speed/--max-angular-speed x window.dt); default: the model's executor",
+    )
+    ap.add_argument(
+        "--max-speed",
+        type=float,
+        default=FROM_MODEL["max_speed_mps"],
+        help="streaming: metres per second (0 = the model's executor)",
+    )
+    ap.add_argument(
+        "--max-angular-speed",
+        type=float,
+        default=FROM_MODEL["max_angular_speed_rps"],
+        help="streaming: radians per second (0 = the model's executor)",
+    )
     ap.add_argument("--action-scale", type=float, default=1.0)
     ap.add_argument(
         "--use-rotation",
@@ -510,6 +551,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.shard < args.num_shards:
         print(f"para-eval-sim: --shard must be in [0, {args.num_shards})", file=sys.stderr)
         return 2
+    for flag in ("max_speed", "max_angular_speed"):
+        v = getattr(args, flag)
+        if not (np.isfinite(v) and v >= 0):
+            name = "--" + flag.replace("_", "-")
+            print(f"para-eval-sim: {name} must be > 0 (0 = the model's), got {v}", file=sys.stderr)
+            return 2
     from para_ros.runtime.onnx_policy import ModelLoadError
     from para_ros.sim.libero_sim import SimError
 
