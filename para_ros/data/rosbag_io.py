@@ -32,14 +32,15 @@ the command line the data-source options of `para_ros.data.source`). Messages re
 Conventions: quaternions (x, y, z, w) as ROS sends them; metres, radians; time in seconds from
 the first image. Each image is paired with the state whose header stamp is nearest to the
 image's header stamp, within `tolerance_s`; /tf poses are interpolated at the image stamp
-(pytransform3d's TemporalTransformManager, screw-linear interpolation) and images outside the
-recorded /tf span by more than tolerance_s are skipped. Skipped images are counted by reason
-(`BagReport`). Every topic's type is checked: a wrong one is an error naming the topic, the
-type found and the types accepted.
+(`para_ros.core.tf_buffer`: translation linear, rotation slerp, as tf2 does) and images outside
+the recorded /tf span of an edge on the way by more than tolerance_s are skipped. Skipped
+images are counted by reason (`BagReport`). Every topic's type is checked: a wrong one is an
+error naming the topic, the type found and the types accepted.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,13 @@ from para_ros.core.geometry import pose_matrix, scale_intrinsics
 from para_ros.core.image import ImageFormatError, decode_compressed, image_msg_to_rgb
 from para_ros.core.plausibility import check_distortion, needs_rectification
 from para_ros.core.rectify import Calibration, Rectifier
+from para_ros.core.tf_buffer import (
+    EXTRAPOLATION,
+    TfBuffer,
+    TfError,
+    TfLookupError,
+    add_tf_message,
+)
 from para_ros.data.episode import Episode, EpisodeError
 
 
@@ -132,78 +140,18 @@ def decode_image(msg, msgtype: str) -> np.ndarray:
     return image_msg_to_rgb(msg)
 
 
-class _TfBuffer:
-    """/tf + /tf_static as a pytransform3d TemporalTransformManager (interpolated lookups)."""
-
-    def __init__(self, tf_msgs: list, static_msgs: list):
-        self.parent: dict[str, str] = {}
-        self.static: dict[str, np.ndarray] = {}
-        self.dynamic: dict[str, tuple[list, list]] = {}
+def _tf_buffer(path: Path, tf_msgs: list, static_msgs: list) -> TfBuffer:
+    """All of /tf and /tf_static in one buffer (no cache limit). A frame on both topics keeps
+    its /tf samples (the statics are added first). BagError names a refused transform."""
+    tf = TfBuffer(cache_s=math.inf)
+    try:
         for msg in static_msgs:
-            for tr in msg.transforms:
-                self.parent[tr.child_frame_id] = tr.header.frame_id
-                self.static[tr.child_frame_id] = self._pq(tr.transform)
+            add_tf_message(tf, msg, static=True)
         for msg in tf_msgs:
-            for tr in msg.transforms:
-                self.parent[tr.child_frame_id] = tr.header.frame_id
-                ts, pqs = self.dynamic.setdefault(tr.child_frame_id, ([], []))
-                ts.append(_stamp(tr.header))
-                pqs.append(self._pq(tr.transform))
-        from pytransform3d.transform_manager import (
-            NumpyTimeseriesTransform,
-            StaticTransform,
-            TemporalTransformManager,
-        )
-        from pytransform3d.transformations import transform_from_pq
-
-        self.tm = TemporalTransformManager(strict_check=False, check=False)
-        self.span: dict[str, tuple[float, float]] = {}
-        for child, pq in self.static.items():
-            if child not in self.dynamic:
-                self.tm.add_transform(
-                    child, self.parent[child], StaticTransform(transform_from_pq(pq))
-                )
-        for child, (ts, pqs) in self.dynamic.items():
-            t = np.asarray(ts)
-            order = np.argsort(t, kind="stable")
-            t, pq = t[order], np.asarray(pqs)[order]
-            keep = np.concatenate([[True], np.diff(t) > 0])
-            t, pq = t[keep], pq[keep]
-            if len(t) == 1:
-                self.tm.add_transform(
-                    child, self.parent[child], StaticTransform(transform_from_pq(pq[0]))
-                )
-            else:
-                self.tm.add_transform(
-                    child, self.parent[child], NumpyTimeseriesTransform(t, pq, time_clipping=True)
-                )
-                self.span[child] = (float(t[0]), float(t[-1]))
-
-    @staticmethod
-    def _pq(tf) -> np.ndarray:
-        r, q = tf.translation, tf.rotation
-        return np.array([r.x, r.y, r.z, q.w, q.x, q.y, q.z])  # pytransform3d: w x y z
-
-    @property
-    def frames(self) -> list[str]:
-        return sorted(set(self.parent) | set(self.parent.values()))
-
-    def chain(self, frame: str) -> list[str]:
-        out = [frame]
-        while out[-1] in self.parent and len(out) < 100:
-            out.append(self.parent[out[-1]])
-        return out
-
-    def covers(self, frames: tuple[str, ...], t: float, tol: float) -> bool:
-        for f in frames:
-            for c in self.chain(f):
-                if c in self.span and not (self.span[c][0] - tol <= t <= self.span[c][1] + tol):
-                    return False
-        return True
-
-    def lookup(self, target: str, source: str, t: float) -> np.ndarray:
-        """(4, 4) target <- source at time t."""
-        return self.tm.get_transform_at_time(source, target, t)
+            add_tf_message(tf, msg, static=False)
+    except TfError as exc:
+        raise BagError(f"{path}: {exc}") from exc
+    return tf
 
 
 def _check_types(path: Path, reader, wanted: dict[str, str]) -> None:
@@ -299,7 +247,7 @@ def read_bag(
         raise BagError(f"{path}: no images on {topics.image}")
     has_tf = bool(series["tf"] or series["tf_static"])
     tf = (
-        _TfBuffer([m for _, m in series["tf"]], [m for _, m in series["tf_static"]])
+        _tf_buffer(path, [m for _, m in series["tf"]], [m for _, m in series["tf_static"]])
         if has_tf
         else None
     )
@@ -314,7 +262,7 @@ def read_bag(
         (options.eef_frame, "--eef-frame"),
         (camera_frame if cam_from_tf else "", "the camera frame (--camera-frame)"),
     ):
-        if frame and tf is not None and options.world_frame not in tf.chain(frame):
+        if frame and tf is not None and tf.newest_stamp(options.world_frame, frame) is None:
             raise BagError(
                 f"{path}: {what} {frame!r} is not connected to --world-frame "
                 f"{options.world_frame!r} in /tf + /tf_static; frames there: {tf.frames}"
@@ -368,16 +316,26 @@ def read_bag(
         )
         return arm, opening
 
+    def tf_at(frame: str, t: float) -> np.ndarray | None:
+        """world <- frame at t from /tf, None when t is outside the span of an edge on the
+        way by more than tolerance_s (the frames' connection was checked above)."""
+        try:
+            return tf.lookup(options.world_frame, frame, t, tolerance=tolerance_s)
+        except TfLookupError as exc:
+            if exc.category != EXTRAPOLATION:
+                raise
+            return None
+
     frames, pos, quat, grips, joints, times, Ts, Ks, openings = ([] for _ in range(9))
     for t_rx, img in series["image"]:
         report.images += 1
         t = _stamp(img.header)
         if options.eef_frame:
-            need = (options.eef_frame, camera_frame) if cam_from_tf else (options.eef_frame,)
-            if not tf.covers(need, t, tolerance_s):
+            T_eef = tf_at(options.eef_frame, t)
+            T_cam = tf_at(camera_frame, t) if cam_from_tf and T_eef is not None else None
+            if T_eef is None or (cam_from_tf and T_cam is None):
                 report.skipped_no_tf += 1
                 continue
-            T_eef = tf.lookup(options.world_frame, options.eef_frame, t)
         else:
             k, dt = _nearest(pose_t, t)
             if dt > tolerance_s:
@@ -388,9 +346,11 @@ def read_bag(
                 [p.position.x, p.position.y, p.position.z],
                 [p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w],
             )
-        if cam_from_tf and not tf.covers((camera_frame,), t, tolerance_s):
-            report.skipped_no_tf += 1
-            continue
+        if cam_from_tf and not options.eef_frame:
+            T_cam = tf_at(camera_frame, t)
+            if T_cam is None:
+                report.skipped_no_tf += 1
+                continue
         try:
             rgb = decode_image(img, image_type)
         except (ImageFormatError, ValueError):
@@ -448,7 +408,7 @@ def read_bag(
                 )
             )
         else:
-            Ts.append(tf.lookup(options.world_frame, camera_frame, t))
+            Ts.append(T_cam)
         if js is not None:
             arm, opening = joint_vector(js[_nearest(js_t, t)[0]])
         else:
