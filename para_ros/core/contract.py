@@ -215,8 +215,8 @@ def _close(name: str, known) -> str:
 CONTROLLERS = ("reach_then_observe", "streaming")
 # rad/s: the rotational speed bound of a contract that does not record one. A moderate wrist
 # rate (a quarter turn in about 1.6 s), 40% of the Franka Emika Panda's Cartesian rotational
-# velocity limit (2.5 rad/s); a policy trained on demonstrations rotates the hand far slower
-# than the hardware allows, so this bounds runaway rotations without slowing sane ones.
+# velocity limit (2.5 rad/s): it stops a runaway rotation well short of the hardware's limit
+# while a hand still turns at a usable pace.
 DEFAULT_MAX_ANGULAR_SPEED_RPS = 1.0
 
 
