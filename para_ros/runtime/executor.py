@@ -172,6 +172,11 @@ def safety_config(
     if isinstance(ex, ExecutorSettings):
         nominal_period_s = nominal_period_s if nominal_period_s is not None else ex.period_s
         ex = ex.spec
+    if ex.controller == "streaming" and nominal_period_s is None:
+        raise ValueError(
+            "the streaming controller bounds a first command by the model's frame period: "
+            "pass the ExecutorSettings from resolve_executor, or nominal_period_s (window.dt)"
+        )
     speed = ex.max_speed_mps
     if speed is None and nominal_period_s is not None:
         speed = default_max_speed_mps(ex.max_step_m, nominal_period_s)
