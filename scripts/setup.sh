@@ -56,7 +56,8 @@ fi
 
 stamp_inputs() {
   echo "$EXTRAS"
-  cat pyproject.toml setup.py CMakeLists.txt cmake/*.cmake package.xml msg/*.msg
+  cat pyproject.toml setup.py CMakeLists.txt cmake/*.cmake package.xml msg/*.msg \
+    interfaces/*/package.xml interfaces/*/CMakeLists.txt interfaces/*/msg/*.msg
 }
 want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
 stamp="$VENV/.para_ros_setup"
@@ -74,5 +75,7 @@ if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[$EXTRAS
 fi
 "$VENV/bin/python" -c "from para_ros.msg import PolicyAction, EpisodeStatus" \
   || { say "message import failed after install"; exit 1; }
+"$VENV/bin/python" -c "from tf2_msgs.msg import TFMessage" \
+  || { say "tf2_msgs import failed after install (neither bundled nor from a ROS install)"; exit 1; }
 echo "$want" > "$stamp"
 say "done in $(( $(date +%s) - start )) s"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -24,6 +25,27 @@ def test_package_xml_is_format3_ament_cmake():
     assert root.findtext("member_of_group") == "rosidl_interface_packages"
     deps = {e.text for e in root if e.tag.endswith("depend")}
     assert {"rosidl_default_generators", "rclpy", "sensor_msgs", "geometry_msgs"} <= deps
+    assert "tf2_msgs" in deps  # /tf and /tf_static
+
+
+def test_bundled_tf2_msgs_is_the_real_interface_and_never_built_by_colcon():
+    pkg = REPO / "interfaces" / "tf2_msgs"
+    assert (pkg / "COLCON_IGNORE").is_file()  # a ROS workspace keeps the system's tf2_msgs
+    root = ET.parse(pkg / "package.xml").getroot()
+    assert root.findtext("name") == "tf2_msgs"  # the DDS type name comes from these names
+    assert root.findtext("member_of_group") == "rosidl_interface_packages"
+    assert sorted(p.name for p in (pkg / "msg").iterdir()) == ["TFMessage.msg"]
+    lines = (pkg / "msg" / "TFMessage.msg").read_text().splitlines()
+    code = [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+    assert code == ["geometry_msgs/TransformStamped[] transforms"]
+    # what an editable install generates stays out of git
+    res = subprocess.run(
+        ["git", "check-ignore", "tf2_msgs/__init__.py", "tf2_msgs/_lib/x.so"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert res.stdout.split() == ["tf2_msgs/__init__.py", "tf2_msgs/_lib/x.so"]
 
 
 @pytest.mark.parametrize("name", ["PolicyAction.msg", "EpisodeStatus.msg"])

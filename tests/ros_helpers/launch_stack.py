@@ -9,9 +9,12 @@ repository (RECIPES "Real ros2 launch"):
     ~/.cache/para_ros/ros2-launch-<key>/prefix   launch, launch_ros, ros2cli (+ osrf-pycommon,
                                                   argcomplete, psutil from PyPI)
     ~/.cache/para_ros/ros2-launch-<key>/interfaces  composition_interfaces, built with CMake
-                                                  against the venv like our own messages
+                                                  against the venv like our own messages, and
+                                                  tf2_msgs from interfaces/tf2_msgs: the ROS
+                                                  install's tf2_msgs that package.xml names
 
-`key` hashes the archives, the interpreter and the include-path fix, so a change rebuilds.
+`key` hashes the archives, interfaces/tf2_msgs, the interpreter and the include-path fix, so a
+change rebuilds.
 `unavailable()` says why neither exists (the launch tests then report that reason).
 """
 
@@ -46,6 +49,7 @@ PACKAGES = (
 )
 PYPI = ("osrf-pycommon", "argcomplete", "psutil")
 FIX_INCLUDES = REPO / "cmake" / "fix_wheel_includes.cmake"
+TF2_MSGS = REPO / "interfaces" / "tf2_msgs"  # stands in for a ROS install's tf2_msgs
 CACHE = Path(os.environ.get("PARA_ROS_TEST_CACHE", Path.home() / ".cache" / "para_ros"))
 PYVER = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -101,6 +105,12 @@ def _key() -> str:
     for a in ARCHIVES:
         h.update((VENDOR / f"{a}.tar.gz").read_bytes())
     h.update(FIX_INCLUDES.read_bytes())
+    for f in [
+        TF2_MSGS / "package.xml",
+        TF2_MSGS / "CMakeLists.txt",
+        *sorted(TF2_MSGS.glob("msg/*")),
+    ]:
+        h.update(f.name.encode() + f.read_bytes())
     h.update(sys.prefix.encode() + sys.version.encode())
     return h.hexdigest()[:16]
 
@@ -162,6 +172,10 @@ def _build_vendored(dest: Path) -> None:
             work / "build_ci",
             interfaces,
             f"-DCMAKE_PROJECT_INCLUDE={FIX_INCLUDES}",
+        )
+        # the node processes' tf2_msgs: a ROS install has it; here it joins the same prefix
+        cmake_install(
+            TF2_MSGS, work / "build_tf2", interfaces, f"-DCMAKE_PROJECT_INCLUDE={FIX_INCLUDES}"
         )
         (work / "out").rename(dest)
     finally:
