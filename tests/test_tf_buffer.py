@@ -142,6 +142,46 @@ def test_interpolation_against_independent_slerp():
     assert buf.parent_of("world") is None
 
 
+def _reference_edge(stamps, P, Q, t) -> np.ndarray:
+    """Independent interpolation of one dynamic edge: np.interp and sin-formula slerp."""
+    k = min(int(np.searchsorted(stamps, t, side="right")) - 1, len(stamps) - 2)
+    a = (t - stamps[k]) / (stamps[k + 1] - stamps[k])
+    p = [np.interp(t, stamps, P[:, i]) for i in range(3)]
+    wxyz = [np.r_[q[3], q[:3]] for q in Q[k : k + 2]]
+    return transform_from_pq(np.r_[p, quaternion_slerp(wxyz[0], wxyz[1], a, shortest_path=True)])
+
+
+def test_several_dynamic_edges_on_both_branches():
+    """world -> a (100 Hz) -> b (static) -> c (30 Hz) -> d (50 Hz) and world -> e (30 Hz)
+    -> f (static), random rotations between samples: every dynamic edge interpolated at the
+    same stamp, each from its own samples."""
+    gen = np.random.default_rng(11)
+    buf = TfBuffer()
+    edges = {}
+    for parent, child, hz in (("world", "a", 100), ("b", "c", 30), ("c", "d", 50)):
+        stamps = T0 + np.arange(0, 0.2, 1 / hz) + gen.uniform(0, 0.003)
+        P = gen.standard_normal((len(stamps), 3))
+        Q = Rotation.random(len(stamps), rng=gen).as_quat()
+        edges[child] = (stamps, P, Q)
+        for t, p, q in zip(stamps, P, Q, strict=True):
+            buf.add(parent, child, t, p, q, static=False)
+    buf.add("a", "b", T0, *LINK0, static=True)
+    buf.add("e", "f", T0, *OPTICAL, static=True)
+    stamps = T0 + np.arange(0, 0.2, 1 / 30) + 0.001  # e after its child f
+    n = len(stamps)
+    edges["e"] = (stamps, gen.standard_normal((n, 3)), Rotation.random(n, rng=gen).as_quat())
+    for t, p, q in zip(*edges["e"], strict=True):
+        buf.add("world", "e", t, p, q, static=False)
+    for t in T0 + np.array([0.0035, 0.0713, 0.1502]):
+        E = {c: _reference_edge(*edges[c], t) for c in edges}
+        world_d = E["a"] @ _pq_matrix(*LINK0) @ E["c"] @ E["d"]
+        world_f = E["e"] @ _pq_matrix(*OPTICAL)
+        want = np.linalg.inv(world_f) @ world_d
+        np.testing.assert_allclose(buf.lookup("f", "d", t), want, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(buf.lookup("d", "f", t), np.linalg.inv(want), atol=1e-9)
+    assert buf.newest_stamp("f", "d") == min(s[-1] for s, _, _ in edges.values())
+
+
 def test_newest_stamp_and_can_lookup():
     buf = _panda_tree(TfBuffer())
     assert buf.newest_stamp("world", "panda_hand_tcp") == HAND_T[-1]
@@ -265,6 +305,9 @@ def test_extrapolation_beyond_tolerance_and_within():
     np.testing.assert_allclose(within, _reference_world_tcp(newest), atol=1e-9)
     first = buf.lookup("world", "panda_hand_tcp", HAND_T[0] - 0.02, tolerance=0.02)
     np.testing.assert_allclose(first, _reference_world_tcp(HAND_T[0]), atol=1e-9)
+    for stamp, tol in ((math.nan, 0.0), (HAND_T[1], -0.01), (HAND_T[1], math.nan)):
+        with pytest.raises(ValueError, match=r"'world' <- 'panda_hand': stamp .* must be fini"):
+            buf.lookup("world", "panda_hand", stamp, tolerance=tol)
     # static edges have no time
     far = buf.lookup("world", "camera_color_optical_frame", 0.0)
     np.testing.assert_allclose(far, _pq_matrix(*CAM_LINK) @ _pq_matrix(*OPTICAL), atol=1e-12)

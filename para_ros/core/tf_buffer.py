@@ -255,10 +255,9 @@ class TfBuffer:
 
     # -- lookups --------------------------------------------------------------------------
 
-    def _edge_at(self, child: str, t: float, tolerance: float, what: str) -> np.ndarray:
+    def _bracket(self, child: str, t: float, tolerance: float, what: str):
+        """(i0, i1, a): the samples of a dynamic edge around t and the weight of i1."""
         edge = self._edges[child]
-        if edge.static:
-            return edge.T
         s = edge.stamps
         if t < s[0] - tolerance or t > s[-1] + tolerance:
             side = (
@@ -274,32 +273,59 @@ class TfBuffer:
         k = bisect_right(s, t)
         if k == 0 or k == len(s) or s[k - 1] == t:
             i = 0 if k == 0 else k - 1
-            return pose_matrix(edge.trans[i], edge.quats[i])
-        a = (t - s[k - 1]) / (s[k] - s[k - 1])
-        r0 = Rotation.from_quat(edge.quats[k - 1])
-        rel = (r0.inv() * Rotation.from_quat(edge.quats[k])).as_rotvec()
-        T = np.eye(4)
-        T[:3, :3] = (r0 * Rotation.from_rotvec(a * rel)).as_matrix()
-        T[:3, 3] = (1.0 - a) * edge.trans[k - 1] + a * edge.trans[k]
-        return T
+            return i, i, 0.0
+        return k - 1, k, (t - s[k - 1]) / (s[k] - s[k - 1])
+
+    def _edges_at(self, children: list[str], t: float, tolerance: float, what: str):
+        """(n, 4, 4) T_parent_child of each child's edge at t; the dynamic ones interpolated
+        together (one vectorised slerp for a whole arm on /tf, not one per joint)."""
+        mats = np.empty((len(children), 4, 4))
+        dyn, q0, q1, p0, p1, alpha = [], [], [], [], [], []
+        for j, child in enumerate(children):
+            edge = self._edges[child]
+            if edge.static:
+                mats[j] = edge.T
+                continue
+            i0, i1, a = self._bracket(child, t, tolerance, what)
+            dyn.append(j)
+            q0.append(edge.quats[i0])
+            q1.append(edge.quats[i1])
+            p0.append(edge.trans[i0])
+            p1.append(edge.trans[i1])
+            alpha.append(a)
+        if dyn:
+            a = np.array(alpha)[:, None]
+            r0 = Rotation.from_quat(np.array(q0))
+            rel = (r0.inv() * Rotation.from_quat(np.array(q1))).as_rotvec()  # shorter arc
+            mats[dyn, :3, :3] = (r0 * Rotation.from_rotvec(rel * a)).as_matrix()
+            mats[dyn, :3, 3] = (1.0 - a) * np.array(p0) + a * np.array(p1)
+            mats[dyn, 3] = (0.0, 0.0, 0.0, 1.0)
+        return mats
 
     def lookup(self, target: str, source: str, stamp: float, tolerance: float = 0.0) -> np.ndarray:
         """(4, 4) float64 T_target_source at `stamp` (seconds): maps source coordinates into
         the target frame. A stamp outside a dynamic edge's buffered span by at most
         `tolerance` seconds uses that end's sample. target == source gives the identity.
-        Raises TfLookupError: "tf_unknown_frame", "tf_not_connected", "tf_extrapolation"."""
+        Raises TfLookupError: "tf_unknown_frame", "tf_not_connected", "tf_extrapolation";
+        ValueError for a stamp that is not finite or a tolerance that is not >= 0."""
         target, source = target.lstrip("/"), source.lstrip("/")
-        t = float(stamp)
+        t, tolerance = float(stamp), float(tolerance)
+        if not math.isfinite(t) or not tolerance >= 0.0:
+            raise ValueError(
+                f"transform {target!r} <- {source!r}: stamp {t} must be finite (seconds) and "
+                f"tolerance {tolerance} >= 0"
+            )
         if target == source:
             return np.eye(4)
         what = f"transform {target!r} <- {source!r}"
         with self._lock:
             from_source, from_target = self._path(target, source)
-            T_anc_source, T_anc_target = np.eye(4), np.eye(4)
-            for child in from_source:
-                T_anc_source = self._edge_at(child, t, tolerance, what) @ T_anc_source
-            for child in from_target:
-                T_anc_target = self._edge_at(child, t, tolerance, what) @ T_anc_target
+            mats = self._edges_at([*from_source, *from_target], t, tolerance, what)
+        T_anc_source, T_anc_target = np.eye(4), np.eye(4)
+        for M in mats[: len(from_source)]:
+            T_anc_source = M @ T_anc_source
+        for M in mats[len(from_source) :]:
+            T_anc_target = M @ T_anc_target
         return invert_pose(T_anc_target) @ T_anc_source
 
     def newest_stamp(self, target: str, source: str) -> float | None:
