@@ -263,8 +263,10 @@ def robot_profile(name: str) -> str:
     if not name:
         return ""
     if name not in ROBOTS:
-        close = difflib.get_close_matches(name, ROBOTS, n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        close = [r for r in ROBOTS if r.startswith(name)] or difflib.get_close_matches(
+            name, ROBOTS, n=1
+        )
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise PlanError(
             f"launch argument robot:={name!r} is not a profile{hint} (known: {ROBOTS})"
         )

@@ -117,13 +117,33 @@ class TestRefused:
         assert answered(driver)
 
     def test_empty_eef_frame_is_not_the_world(self, driver, node):
-        d = window(driver, node, "eef_pose_frame", eef_frame="")
-        assert int(d.get("skipped.eef_pose_frame", 0)) > 0
+        d = window(driver, node, "no_eef_pose", eef_frame="")
+        assert int(d.get("dropped.eef_pose.eef_pose_frame", 0)) > 0
+        assert answered(driver)
+
+    def test_eef_in_another_frame_is_named_with_its_topic_and_reason(self, driver, node):
+        # messages arrive at the camera's rate but none is usable: the frames' skip reason
+        # and the input's line say which topic, type and frame, and why they were dropped
+        d = window(driver, node, "no_eef_pose", eef_frame="base")
+        status = d["input.eef_pose"]
+        assert status.startswith("eef_pose: eef_pose (geometry_msgs/PoseStamped in frame 'world')")
+        assert "EEF pose is in frame 'base', expected 'world'" in status, status
+        assert "EEF pose is in frame 'base'" in d["last_skip_reason"], d["last_skip_reason"]
+        assert int(d["dropped.eef_pose.eef_pose_frame"]) > 5
         assert answered(driver)
 
     def test_non_unit_eef_quaternion(self, driver, node):
-        d = window(driver, node, "eef_pose_invalid", eef_quat=[0.0, 0.0, 0.0, 0.5])
-        assert int(d["skipped.eef_pose_invalid"]) > 0
+        d = window(driver, node, "no_eef_pose", eef_quat=[0.0, 0.0, 0.0, 0.5])
+        assert int(d["dropped.eef_pose.eef_pose_invalid"]) > 0
+        assert answered(driver)
+
+    def test_eef_height_outside_the_model_range_names_the_world_frame(self, driver, node):
+        # a robot whose `world` is 0.9 m below the training world: EEF at z = 0.05 m
+        d = window(driver, node, "eef_height", eef_pos=EEF_POS - [0.0, 0.0, 0.9])
+        reason = d["last_skip_reason"]
+        assert "the EEF is at z = 0.050 m in 'world', 0.750 m below the model's height" in reason
+        assert "height range [0.800, 1.100] m" in reason, reason
+        assert "is probably not the one the model was trained in" in reason, reason
         assert answered(driver)
 
     def test_eef_outside_the_camera_view(self, driver, node):
@@ -195,6 +215,7 @@ def test_latched_camera_info_and_camera_pose_published_before_start(tmp_path, dr
         driver,
         "camera_info_topic:=latched/camera_info",
         "camera_pose_topic:=latched/camera_pose",
+        "camera_pose_source:=topic",
     )
     try:
         assert answered(driver, info=False), driver.diag(n.model)
@@ -291,7 +312,7 @@ def test_an_implausible_camera_pose_after_a_good_one_stops_commands(tmp_path, dr
         o.x, o.y, o.z, o.w = map(float, q)
         return m
 
-    n = Node(tmp_path, driver, "camera_pose_topic:=cam_pose")
+    n = Node(tmp_path, driver, "camera_pose_topic:=cam_pose", "camera_pose_source:=topic")
     try:
         window(driver, n, "no_camera_pose", seconds=0.5)  # no pose yet
         pub.publish(pose())

@@ -237,12 +237,42 @@ def test_refuses_to_start(tmp_path, ros_env, case, expected):
     assert len(errors) == 1 and expected in errors[0], out
 
 
-def test_tf_camera_without_tf2_is_a_clear_start_error(tmp_path, ros_env):
-    import importlib.util
+def test_streaming_commands_move_at_most_the_model_speed(tmp_path, driver, ros_env):
+    """A still arm fed at ~20 Hz: under a streaming controller each command is at most
+    max_speed x the time since the previous command from the EEF (not 22 steps of max_step
+    a second); the bound is in the start log and /diagnostics."""
+    model = write_model(tmp_path / "const.onnx")
+    log = tmp_path / "node.log"
+    node = start_node(model, ros_env, "controller:=streaming", "max_speed:=0.2", log=log)
+    try:
+        t0 = time.monotonic()
+        sent = []
 
-    if importlib.util.find_spec("tf2_ros") is not None:  # a ROS install: tf2 path is live
-        pytest.fail("tf2_ros importable: extend this test to a real tf lookup")
-    proc = start_node(write_model(tmp_path / "m.onnx"), ros_env, "camera_tf_frame:=cam_optical")
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 2
-    assert "para_policy: error: camera_tf_frame is set but tf2_ros is not importable" in out
+        def send():
+            stamp = driver.stamp()
+            sent.append(stamp.sec + stamp.nanosec * 1e-9)
+            driver.send(stamp=stamp)
+            time.sleep(0.05)
+
+        assert wait_for(lambda: driver.count("action", t0) >= 15, 60, step=send), log.read_text()
+        acts = [a for a in driver.messages("action", t0) if a.command_published]
+        stamps = [a.header.stamp.sec + a.header.stamp.nanosec * 1e-9 for a in acts]
+        steps = [
+            np.linalg.norm(
+                [a.command.position.x, a.command.position.y, a.command.position.z] - EEF_POS
+            )
+            for a in acts
+        ]
+        pos, *_ = expected_targets()
+        full = float(np.linalg.norm(pos[0] - EEF_POS))
+        assert full > 0.05  # the chunk's step is further than the bound allows
+        for prev, cur, step, a in zip(stamps, stamps[1:], steps[1:], acts[1:], strict=False):
+            assert step <= 0.2 * (cur - prev) + 1e-9, (step, cur - prev)
+            assert a.status == "ok_clamped" and "max_speed" in a.status_detail
+        assert max(steps[1:]) < 0.05  # ~1 cm per frame at 20 Hz, never the 1 m max_step
+        diag = driver.diag(model)
+        assert diag["speed_limit"].startswith("streaming (parameter): <= 0.2 m/s"), diag
+        assert "speed limit: streaming (parameter): <= 0.2 m/s (parameter)" in log.read_text()
+    finally:
+        node.terminate()
+        node.wait(10)

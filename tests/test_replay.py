@@ -266,6 +266,7 @@ def test_timed_replay_of_a_realsense_bag_drives_the_node_through_derived_poses(
         "camera_info_topic:=/camera/color/camera_info",
         "eef_pose_topic:=/eef_pose",
         "camera_pose_topic:=/camera_pose",
+        "camera_pose_source:=topic",
         "joint_states_topic:=/joint_states",
         log=tmp_path / "node.log",
     )

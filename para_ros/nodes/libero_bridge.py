@@ -10,6 +10,10 @@ Real-time mode: the arm keeps moving while the policy computes. Each tick (1 / `
 command received so far, the answer to an earlier frame (one tick old when the node answers
 within a tick); the tick's rest is slept. `stale_steps` in the results counts ticks that ran a
 command older than the previous frame's, `held_steps` those with none.
+Driver mode (para_ros.nodes.driver_mode): the arm speaks only what real drivers publish
+(/joint_states, /tf, /tf_static, a compressed distorted camera with its CameraInfo, /clock) and
+executes PoseStamped targets and Float64 gripper commands as a streaming Cartesian controller,
+free-running on simulation time; an episode lasts max_steps x the model's dt simulated seconds.
 Runs `episodes` episodes of one setting, writes the results JSON, and exits.
 """
 
@@ -38,6 +42,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from para_ros.core import geometry
 from para_ros.msg import EpisodeStatus, PolicyAction
 from para_ros.nodes import conversions as cv
+from para_ros.nodes.driver_mode import DRIVER_PARAMS, DriverEpisodes
 from para_ros.nodes.entry import (
     enable_stack_dumps,
     ignore_further_interrupts,
@@ -58,7 +63,11 @@ PARAMS = {
     ),
     "episodes": (1, "episodes to run, then exit"),
     "first_init": (0, "first official init state; episode k uses first_init + k"),
-    "max_steps": (MAX_STEPS, "policy steps per episode"),
+    "max_steps": (
+        MAX_STEPS,
+        "policy steps per episode (driver: the episode lasts max_steps x the model's dt "
+        "simulated seconds)",
+    ),
     "seed": (
         0,
         "base seed: each episode's reset is seeded from (seed, init state) as in para-eval-sim "
@@ -79,7 +88,11 @@ PARAMS = {
     "camera_phi_deg": (0.0, "viewpoint OOD: orbit azimuth, degrees"),
     "shift_dx": (0.0, "position OOD: object shift along world x, metres"),
     "shift_dy": (0.0, "position OOD: object shift along world y, metres"),
-    "mode": ("lockstep", "lockstep (wait for each answer) or realtime"),
+    "mode": (
+        "lockstep",
+        "lockstep (wait for each answer), realtime, or driver (the topics of real drivers, a "
+        "streaming controller, simulation time)",
+    ),
     "action_timeout": (
         5.0,
         "lock-step: seconds to wait for the answer to an observation (re-sent every "
@@ -100,18 +113,26 @@ PARAMS = {
     "results_path": ("", "results JSON written at the end ('' = none)"),
     "gif_path": (
         "",
-        "GIF of the first episode with the predicted trajectory drawn on it ('' = none)",
+        "GIF of the first episode with the predicted trajectory drawn on it ('' = none; not "
+        "in driver mode)",
     ),
     "world_frame": ("world", "frame id of poses"),
     "camera_frame": ("agentview_optical", "frame id of the image"),
     "action_topic": ("/para_policy/action", "para_ros/PolicyAction to execute"),
-    "startup_timeout": (60.0, "seconds to wait for the policy node to subscribe"),
+    "startup_timeout": (
+        60.0,
+        "seconds to wait for the policy node to subscribe (driver: for a publisher of "
+        "target_topic; 0 = start at once)",
+    ),
     "publish_clock": (
         False,
         "publish the simulation time on /clock and stamp everything with it (the policy node "
-        "then runs with use_sim_time:=true); it advances only as the simulation steps",
+        "then runs with use_sim_time:=true); it advances only as the simulation steps; always "
+        "on in driver mode",
     ),
+    **DRIVER_PARAMS,
 }
+MODES = ("lockstep", "realtime", "driver")
 SIM_CLOCK_START = 1.0  # seconds: /clock starts here (0 means "no time yet" to a ROS clock)
 EPISODE_CLOCK_GAP = 1.0  # seconds of simulation clock between two episodes
 
@@ -130,8 +151,8 @@ class LiberoBridge(Node):
         for name, (default, desc) in PARAMS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=desc))
         P = {n: self.get_parameter(n).value for n in PARAMS}
-        if P["mode"] not in ("lockstep", "realtime"):
-            raise ValueError(f"mode must be lockstep or realtime, got {P['mode']!r}")
+        if P["mode"] not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {P['mode']!r}")
         if P["rotation"] not in ("model", "zero", "predicted"):
             raise ValueError(f"rotation must be model, zero or predicted, got {P['rotation']!r}")
         if float(P["control_rate"]) < 0:
@@ -146,11 +167,23 @@ class LiberoBridge(Node):
             )
         self.zero_rotation, rot_source = self._zero_rotation(P)
         self.get_logger().info(f"executing rotation: zero={self.zero_rotation} ({rot_source})")
+        self.driver: DriverEpisodes | None = None
+        if P["mode"] == "driver":
+            spec = self._spec(P)
+            # an episode of max_steps policy steps of the model's dt, in control steps
+            control_freq = int(P["control_freq"])
+            max_steps = round(int(P["max_steps"]) * self.period * control_freq)
+            self.get_logger().info(
+                f"driver: episodes of {max_steps / control_freq:.2f} simulated seconds "
+                f"(max_steps x {self.period:.3f} s, {period_source})"
+            )
+        else:
+            control_freq, max_steps = SimConfig.control_freq, int(P["max_steps"])
         self.cfg = SimConfig(
             suite=P["suite"],
             task_id=int(P["task_id"]),
             image_size=int(P["image_size"]),
-            max_steps=int(P["max_steps"]),
+            max_steps=max_steps,
             zero_rotation=self.zero_rotation,
             action_scale=float(P["action_scale"]),
             camera_theta_deg=float(P["camera_theta_deg"]),
@@ -158,24 +191,30 @@ class LiberoBridge(Node):
             shift_dx=float(P["shift_dx"]),
             shift_dy=float(P["shift_dy"]),
             seed=int(P["seed"]),
+            control_freq=control_freq,
         )
         self.sim: LiberoSim | None = None  # built in the worker: GL contexts are per thread
         qos = QoSProfile(depth=10)
-        self.pub_img = self.create_publisher(Image, "image", qos)
-        self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos)
-        self.pub_js = self.create_publisher(JointState, "joint_states", qos)
-        self.pub_eef = self.create_publisher(PoseStamped, "eef_pose", qos)
-        self.pub_cam = self.create_publisher(PoseStamped, "camera_pose", qos)
         self.pub_status = self.create_publisher(EpisodeStatus, "~/episode_status", qos)
         self.pub_clock = (
-            self.create_publisher(Clock, "/clock", qos) if P["publish_clock"] else None
+            self.create_publisher(Clock, "/clock", qos)
+            if P["publish_clock"] or P["mode"] == "driver"
+            else None
         )
         self._clock_offset = SIM_CLOCK_START  # simulation clock at the current episode's reset
         self._sim_now = SIM_CLOCK_START
         self._cond = threading.Condition()
         self._answers: dict[tuple[int, int], PolicyAction] = {}
         self._latest: PolicyAction | None = None
-        self.create_subscription(PolicyAction, P["action_topic"], self._on_action, qos)
+        if P["mode"] == "driver":  # its own topics only: no image, eef_pose, PolicyAction
+            self.driver = DriverEpisodes(self, spec)
+        else:
+            self.pub_img = self.create_publisher(Image, "image", qos)
+            self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos)
+            self.pub_js = self.create_publisher(JointState, "joint_states", qos)
+            self.pub_eef = self.create_publisher(PoseStamped, "eef_pose", qos)
+            self.pub_cam = self.create_publisher(PoseStamped, "camera_pose", qos)
+            self.create_subscription(PolicyAction, P["action_topic"], self._on_action, qos)
         self.results: list[dict] = []
         self.done = threading.Event()
         self.stop = threading.Event()  # set by main() on shutdown: the worker ends the run
@@ -204,15 +243,34 @@ class LiberoBridge(Node):
         spec = read_spec(P["model_path"])  # FileNotFoundError / SpecError: clear start error
         return spec.executor.zero_rotation, f"executor of {P['model_path']}"
 
+    @staticmethod
+    def _spec(P):
+        """The model's PolicySpec (None without model_path)."""
+        if not P["model_path"]:
+            return None
+        from para_ros.core.onnx_metadata import read_spec
+
+        return read_spec(P["model_path"])  # FileNotFoundError / SpecError: clear start error
+
     def _stamp(self, obs=None):
         """Now: the simulation clock (published on /clock first) or the node's clock."""
         if self.pub_clock is None:
             return self.get_clock().now().to_msg()
-        if obs is not None:
-            self._sim_now = self._clock_offset + float(obs.time)
-        t = RosTime(nanoseconds=round(self._sim_now * 1e9)).to_msg()
-        self.pub_clock.publish(Clock(clock=t))
-        return t
+        return self._sim_stamp(None if obs is None else float(obs.time))
+
+    def _sim_stamp(self, t: float | None):
+        """The simulation clock `t` seconds after the current episode's reset (None: the
+        last one), published on /clock; returns it as a builtin_interfaces/Time."""
+        if t is not None:
+            self._sim_now = self._clock_offset + t
+        stamp = RosTime(nanoseconds=round(self._sim_now * 1e9)).to_msg()
+        self.pub_clock.publish(Clock(clock=stamp))
+        return stamp
+
+    def check_stop(self, ep: int) -> None:
+        """Raise Interrupted when main() asked the worker to stop."""
+        if self.stop.is_set():
+            raise Interrupted(f"stopped in episode {ep} at step {self.sim.step_count}")
 
     def _on_action(self, msg: PolicyAction) -> None:
         with self._cond:
@@ -334,14 +392,20 @@ class LiberoBridge(Node):
             # render the simulation in this thread only (rendering from another thread gave
             # other pixels than the same state rendered in-process).
             self.sim = LiberoSim(self.cfg)
-            if not self._wait_for_policy():
+            if self.driver is not None:
+                self.driver.attach(self.sim)
+                ready = self.driver.wait_for_commander(float(self.P["startup_timeout"]))
+                episode = self.driver.episode
+            else:
+                ready, episode = self._wait_for_policy(), self._episode
+            if not ready:
                 self.get_logger().error("no policy node subscribed within startup_timeout")
                 self.results.append({"outcome": "ERROR", "detail": "no policy node"})
                 return
             for ep in range(int(self.P["episodes"])):
                 if self.stop.is_set():
                     raise Interrupted(f"stopped before episode {ep}")
-                self.results.append(self._episode(ep, int(self.P["first_init"]) + ep))
+                self.results.append(episode(ep, int(self.P["first_init"]) + ep))
                 self._clock_offset = self._sim_now + EPISODE_CLOCK_GAP
         except Interrupted as exc:
             self.get_logger().warning(f"interrupted: {exc}")

@@ -542,11 +542,9 @@ class PolicyNode(Node):
         eef = self._eef.wait_nearest(stamp, tol, timeout=tol)
         if eef is None:
             latest = self._eef.latest_stamp()
-            seen = (
-                f"the newest accepted is {latest - stamp:+.3f} s from it"
-                if latest
-                else self.inputs["eef_pose"].status(self._publisher_count("eef_pose"))
-            )
+            seen = self.inputs["eef_pose"].status(self._publisher_count("eef_pose"))
+            if latest is not None:
+                seen = f"the newest accepted is {latest - stamp:+.3f} s from it; {seen}"
             return None, ("no_eef_pose", f"no EEF pose within {tol} s of the image stamp ({seen})")
         return eef[0], None
 
@@ -623,7 +621,11 @@ class PolicyNode(Node):
             return self._skip("observation", str(exc))
         self.processed += 1
         self._last_processed_stamp = stamp
-        cmd, reason = self.chunk_executor.decide(res.chunk, pos, stamp_s=stamp, eef_quat_xyzw=quat)
+        # the rotation bound applies to a rotation that is executed (not under zero_rotation)
+        rotates = not self.executor_settings.spec.zero_rotation
+        cmd, reason = self.chunk_executor.decide(
+            res.chunk, pos, stamp_s=stamp, eef_quat_xyzw=quat if rotates else None
+        )
         total_ms = (time.perf_counter() - t0) * 1e3
         self.latency["inference"].add(res.inference_ms)
         self.latency["total"].add(total_ms)
@@ -645,11 +647,7 @@ class PolicyNode(Node):
         a.command_published = cmd is not None
         if cmd is not None:
             a.status = PolicyAction.STATUS_OK_CLAMPED if cmd.clamped else PolicyAction.STATUS_OK
-            a.status_detail = (
-                "limited by " + ", ".join(getattr(cmd, "limits", ()) or ("workspace/max_step",))
-                if cmd.clamped
-                else ""
-            )
+            a.status_detail = cmd.limits_text
         else:
             a.status, a.status_detail = reason.code, str(reason)
         cv.fill_chunk(a, ch)

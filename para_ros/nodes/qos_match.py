@@ -4,11 +4,12 @@ A calibration topic may come from a latched publisher (reliable + transient loca
 subscriber still gets the one message) or from a live one (camera drivers publish CameraInfo
 with every image, reliable or best effort). One fixed subscription cannot serve both without
 an "incompatible QoS" warning on one side: a transient-local reader never matches a volatile
-writer, and a best-effort reader receives no history. Like `ros2 topic echo`, this looks at
-the publishers on the topic (now and every `period` s, until one of each kind is matched) and
-subscribes once per kind it finds: transient local with the publisher's reliability for
-latched publishers, best effort + volatile (which matches every publisher) for live ones. A
-message that reaches both subscriptions is delivered twice; callbacks only store the newest.
+writer, and a volatile reader receives no history. So this subscribes best effort + volatile
+from the start (it matches every publisher, live messages arrive from the first one on) and,
+like `ros2 topic echo`, looks at the publishers on the topic (now and every `period` s) to add
+a transient-local subscription with the reliability of each latched publisher it finds (the
+history a late subscriber needs). A message that reaches two subscriptions is delivered twice;
+callbacks only store the newest.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ class MatchingSubscription:
     def __init__(self, node: Node, msg_type, topic: str, callback, period: float = 0.5):
         self.node, self.msg_type, self.topic, self.callback = node, msg_type, topic, callback
         self.kinds: set[str] = set()
-        self._check()
+        self._add(*subscription_qos(QoSProfile(depth=5)))  # volatile publishers: "live"
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # runs while /clock is paused
         self._timer = node.create_timer(period, self._check, clock=steady)
+        self._check()
 
     def _check(self) -> None:
         for info in self.node.get_publishers_info_by_topic(self.topic):
@@ -51,9 +53,11 @@ class MatchingSubscription:
                 info.node_namespace == self.node.get_namespace()
             ):
                 continue
-            kind, qos = subscription_qos(info.qos_profile)
-            if kind not in self.kinds:
-                self.kinds.add(kind)
-                self.node.create_subscription(self.msg_type, self.topic, self.callback, qos)
+            self._add(*subscription_qos(info.qos_profile))
         if self.kinds >= set(self.KINDS):
             self._timer.cancel()
+
+    def _add(self, kind: str, qos: QoSProfile) -> None:
+        if kind not in self.kinds:
+            self.kinds.add(kind)
+            self.node.create_subscription(self.msg_type, self.topic, self.callback, qos)

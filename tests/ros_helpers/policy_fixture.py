@@ -106,6 +106,9 @@ def start_node(model: Path, env: dict, *params: str, log: Path | None = None):
         camera_pose_param(),
         "-p",
         "max_step:=1.0",
+        # commands equal the chunk's step (the streaming speed bound has tests of its own)
+        "-p",
+        "controller:=reach_then_observe",
         "-p",
         "diagnostics_period:=0.25",
     ]

@@ -38,6 +38,7 @@ def test_lockstep_episode_matches_in_process(exported, tmp_path, ros_env):
         ros_env,
         "max_step:=0.05",
         "camera_pose_topic:=camera_pose",
+        "camera_pose_source:=topic",
         log=tmp_path / "node.log",
     )
     results = tmp_path / "bridge.json"
