@@ -298,6 +298,39 @@ def test_timed_replay_of_a_realsense_bag_drives_the_node_through_derived_poses(
 
 
 @pytest.mark.ros
+def test_timed_replay_of_the_field_bag_drives_the_node_through_tf(tmp_path, ros_env):
+    """The field recording (franka_ros2 + realsense2_camera shapes, written by rosbags) played
+    at its recorded timing, /tf and /tf_static as recorded: the node takes the EEF and the
+    camera from TF itself (no --derive-poses) and answers the frames with the shipped model."""
+    from para_ros.replay.timed import main as timed_main
+    from para_ros.resources import model_file
+    from tests.ros_helpers.bag_driver import FIELD_BAG
+    from tests.test_node_tf import TF_PARAMS, _start
+
+    log_path = tmp_path / "node.log"
+    with open(log_path, "w") as log:
+        node = _start(ros_env, log, *TF_PARAMS)
+        try:
+            time.sleep(4.0)
+            rc = timed_main(
+                [
+                    str(FIELD_BAG / "ep_0"),
+                    *("-o", str(tmp_path / "timed"), "--rate", "0.5"),
+                    *("--image-topic", "/camera/camera/color/image_raw/compressed"),
+                ]
+            )
+            assert node.poll() is None, log_path.read_text()
+        finally:
+            node.terminate()
+            node.wait(30)
+    res = json.loads((tmp_path / "timed" / "timed_replay.json").read_text())
+    text = log_path.read_text()
+    assert rc == 0 and res["images_published"] == 49, res
+    assert res["images_answered"] >= 45, (res, text[-3000:])
+    assert str(model_file()) and "camera pose: tf: world <- camera_color_optical_frame" in text
+
+
+@pytest.mark.ros
 def test_para_record_writes_a_readable_bag(tmp_path, ros_env):
     from tests.ros_helpers.policy_fixture import T_WORLD_CAM, Driver
 

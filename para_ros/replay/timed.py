@@ -7,8 +7,10 @@ node started with use_sim_time:=true sees the recorded stamps as current. Record
 frames (images without a reply). Start the node first, e.g.
     para-deploy --model model.onnx --use-sim-time
 
-Bags as real arms record them keep the EEF and the camera only in /tf; the pip node has no tf2.
-`--derive-poses` reads the bag with the same data-source options as para-train and
+Bags as real arms record them keep the EEF and the camera only in /tf and /tf_static: they are
+played as recorded (/tf_static latched, like static_transform_publisher), so a node started
+with eef_frame (and camera_pose_source tf) looks them up itself. Alternatively `--derive-poses`
+reads the bag with the same data-source options as para-train and
 para-replay-eval (`--eef-frame`, `--camera-frame`, `--camera-pose`, ...) and publishes, just
 before each image, the EEF pose and the camera pose the reader derived for it (PoseStamped in
 the world frame, at the image's stamp) on `--eef-pose-out` and `--camera-pose-out`; run the node
@@ -105,7 +107,7 @@ def replay(
     """Play `bag` (plus `extra` messages, e.g. derived_poses) into the live node."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.serialization import deserialize_message
     from rosgraph_msgs.msg import Clock
 
@@ -120,12 +122,20 @@ def replay(
     rclpy.init(context=ctx)
     node = rclpy.create_node("para_replay_timed", context=ctx)
     qos = QoSProfile(depth=100)
+    # /tf_static as static_transform_publisher offers it: a node started late still gets it
+    latched = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
     pubs, not_published = {}, {}
     for _, topic, msgtype, _ in msgs:
         if topic not in pubs and topic not in not_published:
             try:
-                pubs[topic] = node.create_publisher(msg_class(msgtype), topic, qos)
-            except ImportError:  # e.g. tf2_msgs: not on PyPI, so not in a pip install
+                pubs[topic] = node.create_publisher(
+                    msg_class(msgtype), topic, latched if topic == "/tf_static" else qos
+                )
+            except ImportError:  # a message package this environment lacks
                 not_published[topic] = f"{msgtype}: no Python message package installed"
     clock_pub = node.create_publisher(Clock, "/clock", qos)
     replies: list[tuple[float, bytes]] = []
