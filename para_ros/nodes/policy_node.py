@@ -7,11 +7,15 @@ runtime), lets the executor decide (`runtime.executor`: StallGuard + `runtime.sa
 the model's executor settings unless parameters override them) and publishes. Nothing it cannot
 trust leaves as a command; every skipped frame is counted by reason in /diagnostics.
 
-Subscribes: image or image/compressed (sensor-data QoS), camera_info and camera_pose_topic
-            (latched and live), joint_states, eef_pose.
+Subscribes: image or image/compressed (sensor-data QoS), camera_info (and camera_pose_topic)
+            with their publishers' QoS, joint_states, and the EEF as /tf + /tf_static
+            (eef_frame) or an eef_pose PoseStamped; the camera pose from /tf_static
+            (camera_pose_source tf), a topic, a parameter or, when asked, the model's training
+            camera.
 Publishes:  ~/action (para_ros/PolicyAction, every inference), ~/eef_target (PoseStamped, new
-            commands only), ~/gripper_command (Float64), ~/rotation (Vector3Stamped, euler xyz
-            rad), ~/trajectory (nav_msgs/Path), ~/heatmap (Image, optional), /diagnostics.
+            commands only, bounded per command and, for a streaming controller, by speed),
+            ~/gripper_command (Float64), ~/rotation (Vector3Stamped, euler xyz rad),
+            ~/trajectory (nav_msgs/Path), ~/heatmap (Image, optional), /diagnostics.
 Parameters: para_ros/nodes/policy_params.py (documented in config/deploy.yaml).
 """
 

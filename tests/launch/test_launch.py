@@ -89,7 +89,10 @@ def test_default_launch_runs_the_policy_with_documented_parameters(ros2_cli, tmp
         rc = stop(proc)
     log = (tmp_path / "launch.log").read_text()
     assert rc == 0, log[-3000:]
-    assert "executor execute_step=1 (model)" in log  # the shipped model's card setting
+    assert "execute_step=1 (model)" in log  # the shipped model's card setting
+    # no camera pose given: the hand-eye calibration from /tf_static, said at start
+    assert "camera pose: tf: world <- the CameraInfo's header.frame_id" in log, log[-3000:]
+    assert "speed limit: streaming (parameter): <= 0.5 m/s (model)" in log, log[-3000:]
     assert not node_processes(ros2_cli.install)
 
 
@@ -104,6 +107,9 @@ def test_sim_launch_with_no_other_argument_places_the_bowl_and_exits(ros2_cli, t
     assert m, out[-3000:]
     assert m.group(1) == card["outcome"] == "PLACE"
     assert not node_processes(ros2_cli.install)
+    # a standard run: every subscription matches its publishers' QoS, no warning either side
+    assert "incompatible qos" not in out.lower(), out[-4000:]
+    assert "camera pose: topic camera_pose" in out, out[-4000:]  # said, never silent
     print(f"ros2 launch sim:=true: {m.group(1)} in {m.group(2)} steps, {seconds:.1f} s")
 
 

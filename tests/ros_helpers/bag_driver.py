@@ -97,9 +97,9 @@ class BagGraph:
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import CameraInfo, CompressedImage, JointState
+        from tf2_msgs.msg import TFMessage
 
         from para_ros.msg import PolicyAction
-        from tf2_msgs.msg import TFMessage
 
         self.messages = read_bag(bag)
         self.eef_pose_topic = eef_pose_topic
