@@ -97,6 +97,24 @@ def _onnx_summary(onnx: Path, ckpt: Path) -> dict:
     return out
 
 
+# Rows of the in-distribution model run through ROS 2 (para-deploy --sim) on official init
+# states 0..n-1: name -> the setting's text for n episodes. Their results are the recipe
+# track's `outs[name]` and the installed eval_<track>_<name>.json.
+ROS_ROWS = {
+    "realtime": lambda n: (
+        f"official init states 0..{n - 1}, **real-time executor** through ROS 2 (para-deploy "
+        "--sim --mode realtime: a tick every model dt, the arm executes the newest command "
+        "while the node computes)"
+    ),
+    "driver": lambda n: (
+        f"official init states 0..{n - 1}, **simulated arm** through driver-standard ROS 2 "
+        "only (para-deploy --sim --mode driver --robot franka_realsense: /tf, /tf_static, "
+        "/joint_states, compressed distorted camera; free-running, the node's streaming "
+        "speed bound)"
+    ),
+}
+
+
 def _closed_loop_summary(results: Path) -> dict:
     import numpy as np
 
@@ -139,11 +157,11 @@ def card_data(cfg, outs: dict[str, dict], machine: str, matrix: Path | None = No
             "training": _training_summary(o["run"]),
             "onnx": _onnx_summary(o["onnx"], o["run"] / "best"),
             "closed_loop": _closed_loop_summary(o["results"]),
-            **(
-                {"realtime": _closed_loop_summary(o["realtime"])}
-                if o.get("realtime") and Path(o["realtime"]).exists()
-                else {}
-            ),
+            **{
+                row: _closed_loop_summary(o[row])
+                for row in ROS_ROWS
+                if o.get(row) and Path(o[row]).exists()
+            },
             "stage_seconds": json.loads(timing_file.read_text()) if timing_file.exists() else {},
         }
     return {
@@ -278,16 +296,9 @@ def render_markdown(c: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     rows = [(tk["setting"], tk["closed_loop"]) for tk in t.values()]
-    if "realtime" in main:
-        rows.append(
-            (
-                f"official init states 0..{main['realtime']['n'] - 1}, **real-time "
-                "executor** through ROS 2 "
-                "(para-deploy --sim --mode realtime: a tick every model dt, the arm executes "
-                "the newest command while the node computes)",
-                main["realtime"],
-            )
-        )
+    for row, describe in ROS_ROWS.items():
+        if row in main:
+            rows.append((describe(main[row]["n"]), main[row]))
     for setting, cl in rows:
         if cl.get("refused"):
             setting += (
@@ -454,8 +465,9 @@ def install(
         (dest / f"eval_{name}.json").unlink(missing_ok=True)
     for name, o in outs.items():
         _strip_targets(o["results"], dest / f"eval_{name}.json")
-        if o.get("realtime") and Path(o["realtime"]).exists():
-            _strip_targets(o["realtime"], dest / f"eval_{name}_realtime.json")
+        for row in ROS_ROWS:
+            if o.get(row) and Path(o[row]).exists():
+                _strip_targets(o[row], dest / f"eval_{name}_{row}.json")
     if matrix is not None:
         rows = json.loads(matrix.read_text())["rows"]
         for r in rows:  # per-cell results, for the tests that re-run a recorded episode
@@ -470,3 +482,49 @@ def install(
     if gif.exists():
         shutil.copy2(gif, dest / "episode.gif")
     return said
+
+
+def add_ros_row(dest: Path, row: str, results: Path, track: str = "in_distribution") -> None:
+    """Add (or replace) the ROS row `row` (a ROS_ROWS name) of `track` in the card installed
+    in `dest`, from a para-deploy --sim results JSON of that track's model on official init
+    states 0..n-1: card.json, MODEL_CARD.md and eval_<track>_<row>.json are written whole.
+    Raises ValueError for an unknown row or track, or a results file that is not complete."""
+    if row not in ROS_ROWS:
+        raise ValueError(f"unknown row {row!r}; expected one of {sorted(ROS_ROWS)}")
+    card_path = dest / "card.json"
+    card = json.loads(card_path.read_text())
+    if track not in card["tracks"]:
+        raise ValueError(f"{card_path} has no track {track!r}; tracks: {sorted(card['tracks'])}")
+    summary = _closed_loop_summary(results)
+    if not summary.get("complete"):
+        raise ValueError(f"{results}: the run is not complete ({summary}): not added")
+    card["tracks"][track][row] = summary
+    _strip_targets(results, dest / f"eval_{track}_{row}.json")
+    text = render_installed(card, dest)
+    card_path.write_text(json.dumps(card, indent=1))
+    (dest / "MODEL_CARD.md").write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m para_training.model_card add-row DEST ROW RESULTS`: see add_ros_row."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m para_training.model_card")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    add = sub.add_parser("add-row", help="add a ROS 2 row to an installed card")
+    add.add_argument("dest", type=Path, help="installed model folder (card.json)")
+    add.add_argument("row", choices=sorted(ROS_ROWS))
+    add.add_argument("results", type=Path, help="para-deploy --sim results JSON")
+    add.add_argument("--track", default="in_distribution")
+    args = ap.parse_args(argv)
+    try:
+        add_ros_row(args.dest, args.row, args.results, args.track)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"model_card: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"added the {args.row} row to {args.dest / 'MODEL_CARD.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
