@@ -42,6 +42,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 OUTCOMES = ("RUNNING", "PLACE", "GRASP", "MISS")
 LIFT_HEIGHT = 0.03  # metres above its start that counts as "lifted" (GRASP)
 PENETRATION_LIMIT = -0.002  # metres: deeper contacts mean a shift made objects collide
+SETTLE_SECONDS = 0.5  # simulated seconds the objects settle after a reset
 
 
 class SimError(RuntimeError):
@@ -64,6 +65,9 @@ class SimConfig:
     action_scale: float = 1.0
     servo_substeps: int = 15  # control steps (20 Hz) allowed to reach one teleport target
     servo_tolerance: float = 0.002  # metres
+    # robosuite's control frequency, Hz: OSC goal updates (env.step calls) per simulated second;
+    # the OSC itself computes torques at every 500 Hz physics step whatever this is
+    control_freq: int = 20
     camera_theta_deg: float = 0.0
     camera_phi_deg: float = 0.0
     shift_dx: float = 0.0
@@ -129,6 +133,7 @@ class LiberoSim:
             # (1000 control steps) would end a teleport-servo episode early: each policy step
             # takes up to servo_substeps control steps.
             ignore_done=True,
+            control_freq=cfg.control_freq,
         )
         self.init_states = self.suite.get_task_init_states(cfg.task_id)
         self.sim = self.env.env.sim
@@ -218,7 +223,8 @@ class LiberoSim:
         self._apply_camera()
         if cfg.shift_dx or cfg.shift_dy:
             self._shift_object(cfg.shift_dx, cfg.shift_dy)
-        for _ in range(10):  # let objects settle (LIBERO's evaluation does the same)
+        # let objects settle (LIBERO's evaluation does the same: 10 steps at 20 Hz)
+        for _ in range(round(SETTLE_SECONDS * cfg.control_freq)):
             self._obs, _, _, _ = self.env.step([0.0] * 6 + [-1.0])
         self._absolute_control()
         self.step_count = 0
@@ -348,6 +354,41 @@ class LiberoSim:
         self.step_count += 1
         self._track_lift()
         return self.observe(render)
+
+    def step_control(self, pos: np.ndarray, osc_quat_xyzw: np.ndarray, gripper: float) -> None:
+        """One control step (1 / cfg.control_freq simulated seconds) toward an absolute OSC
+        goal: `pos` (3,) world metres of the grip site, `osc_quat_xyzw` (4,) the orientation
+        goal of the OSC's frame (the grip site's, as `step_target`'s quaternion), `gripper` -1
+        open .. +1 closed. No servo loop: a streaming controller calls this at its rate.
+        Afterwards the kinematics (`body_pose`, `site_pose`) and the observation agree with
+        the joint positions (MuJoCo's step leaves body poses one physics step behind them).
+        step_count counts control steps. Raises SimError for a non-finite goal."""
+        pos = np.asarray(pos, dtype=np.float64)
+        if not (np.isfinite(pos).all() and np.isfinite(osc_quat_xyzw).all()):
+            raise SimError(f"non-finite OSC goal {pos}, {osc_quat_xyzw}")
+        axis_angle = Rotation.from_quat(osc_quat_xyzw).as_rotvec()
+        action = np.concatenate([pos, axis_angle, [float(np.clip(gripper, -1, 1))]])
+        self.env.step(action)
+        self.sim.forward()
+        self._obs = self.env.env._get_observations(force_update=True)
+        self.step_count += 1
+        self._track_lift()
+
+    def body_pose(self, name: str) -> np.ndarray:
+        """(4, 4) world <- MuJoCo body `name` (metres)."""
+        bid = self.sim.model.body_name2id(name)
+        T = np.eye(4)
+        T[:3, :3] = self.sim.data.xmat[bid].reshape(3, 3)
+        T[:3, 3] = self.sim.data.xpos[bid]
+        return T
+
+    def site_pose(self, name: str) -> np.ndarray:
+        """(4, 4) world <- MuJoCo site `name` (metres)."""
+        sid = self.sim.model.site_name2id(name)
+        T = np.eye(4)
+        T[:3, :3] = self.sim.data.site_xmat[sid].reshape(3, 3)
+        T[:3, 3] = self.sim.data.site_xpos[sid]
+        return T
 
     def _track_lift(self) -> None:
         if self.object_pos()[2] > self.obj_z0 + LIFT_HEIGHT:
