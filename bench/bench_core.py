@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from bench.common import timeit
@@ -36,5 +38,31 @@ def bench_pca1d_codec(n: int = 4096):
     return {"rotations": n, **r}
 
 
+def bench_tf_lookup(rate_hz: float = 100.0, seconds: float = 10.0):
+    """The node's TF lookup: world <- tcp through a 7-joint arm on /tf at `rate_hz` (10 s of
+    samples buffered) and static base, hand and tcp edges; one lookup between two samples."""
+    from scipy.spatial.transform import Rotation
+
+    from para_ros.core.tf_buffer import TfBuffer
+
+    buf = TfBuffer(cache_s=seconds)
+    buf.add("world", "link0", 0.0, (0, 0, 0.9), (0, 0, 0, 1), static=True)
+    links = [f"link{i}" for i in range(8)]
+    rng = np.random.default_rng(0)
+    for t in np.arange(0.0, seconds, 1.0 / rate_hz):
+        for parent, child in itertools.pairwise(links):
+            q = Rotation.from_rotvec(rng.normal(size=3) * 0.1).as_quat()
+            buf.add(parent, child, float(t), (0.0, 0.0, 0.1), q, static=False)
+    buf.add("link7", "hand", 0.0, (0, 0, 0.1), (0, 0, 0, 1), static=True)
+    buf.add("hand", "tcp", 0.0, (0, 0, 0.1), (0, 0, 0, 1), static=True)
+    t = seconds - 0.5 - 0.5 / rate_hz
+    r = timeit(lambda: buf.lookup("world", "tcp", t, 0.05), repeat=500)
+    return {"dynamic_edges": len(links) - 1, "rate_hz": rate_hz, **r}
+
+
 def benchmarks():
-    return [("lift_T6xZ32", bench_project_lift), ("pca1d_roundtrip_4096", bench_pca1d_codec)]
+    return [
+        ("lift_T6xZ32", bench_project_lift),
+        ("pca1d_roundtrip_4096", bench_pca1d_codec),
+        ("tf_lookup_7_joints_100hz", bench_tf_lookup),
+    ]
