@@ -25,6 +25,8 @@ POLICY = "para_policy"
 BRIDGE = "para_libero_bridge"
 # Robot profiles shipped in config/robots/ (one parameter file each, naming its drivers' docs)
 ROBOTS = ("franka_realsense", "ur_realsense", "kinova_gen3_realsense")
+# The profile whose drivers the bridge's mode:=driver simulates (its frame and topic names)
+DRIVER_ROBOT = "franka_realsense"
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,9 @@ ARGUMENTS: tuple[LaunchArg, ...] = (
     LaunchArg(
         "mode",
         "",
-        "sim: lockstep (each target reached before the next frame) or realtime",
+        "sim: lockstep (each target reached before the next frame), realtime, or driver (the "
+        f"bridge publishes what the {DRIVER_ROBOT} profile's drivers publish, /tf, a compressed "
+        "camera, on simulation time; para_policy gets that profile and use_sim_time)",
         str,
         BRIDGE,
         "mode",
@@ -242,7 +246,16 @@ def plan(values: Mapping[str, str]) -> list[NodeLaunch]:
         # the clock when the policy runs on simulation time
         BRIDGE: {"model_path": model, "publish_clock": sim_time},
     }
-    if sim:
+    if sim and v["mode"] == "driver":
+        # the bridge speaks as franka_ros2 + realsense2_camera on simulation time (/clock):
+        # the policy reads it as on that robot (EEF and camera from TF, compressed camera)
+        if v["robot"] not in ("", DRIVER_ROBOT):
+            raise PlanError(
+                f"mode:=driver simulates robot:={DRIVER_ROBOT}, got robot:={v['robot']!r}"
+            )
+        v["robot"] = DRIVER_ROBOT
+        overrides[POLICY]["use_sim_time"] = overrides[BRIDGE]["publish_clock"] = True
+    elif sim:
         overrides[POLICY]["camera_pose_topic"] = "camera_pose"  # the bridge's (orbited) camera
         if v["mode"] in ("", "lockstep"):
             # lock-step: the bridge reaches each target before the next frame

@@ -308,7 +308,8 @@ class _Record:
 
     filter: CommandFilter
     wall_start: float  # time.monotonic() at the reset: gripper commands before it are old
-    targets: list = field(default_factory=list)  # [t (s since reset), x, y, z] executed
+    # executed targets: [t (s since reset), x, y, z (world m), gripper command]
+    targets: list = field(default_factory=list)
     ages_ms: list = field(default_factory=list)  # simulation clock - target stamp
     roundtrip_ms: list = field(default_factory=list)  # wall: frame published -> its target
     frame_wall: dict = field(default_factory=dict)  # frame stamp -> time.perf_counter()
@@ -407,22 +408,24 @@ class DriverEpisodes:
         gripper command to apply (None: keep)."""
         now = self.bridge._sim_now
         targets, grip = self.io.take_commands()
+        gripper = None
+        if grip is not None and grip[1] >= rec.wall_start and math.isfinite(grip[0]):
+            gripper = grip[0]
+            if grip[1] != rec.last_gripper:
+                rec.last_gripper = grip[1]
+                rec.gripper_commands += 1
         for msg in targets:
             got = rec.filter.accept(msg, now)
             if got is None:
                 continue
             self._target = got
-            rec.targets.append([round(self.arm.time, 4), *got[0].tolist()])
+            g = self.arm.gripper if gripper is None else float(np.clip(gripper, -1.0, 1.0))
+            rec.targets.append([round(self.arm.time, 4), *got[0].tolist(), g])
             rec.ages_ms.append((now - cv.stamp_to_sec(msg.header.stamp)) * 1e3)
             key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
             if key in rec.frame_wall:
                 rec.roundtrip_ms.append((time.perf_counter() - rec.frame_wall[key]) * 1e3)
-        if grip is None or grip[1] < rec.wall_start or not math.isfinite(grip[0]):
-            return None
-        if grip[1] != rec.last_gripper:
-            rec.last_gripper = grip[1]
-            rec.gripper_commands += 1
-        return grip[0]
+        return gripper
 
     def _pace(self, wall0: float, sim_elapsed: float) -> None:
         rtf = float(self.P["max_real_time_factor"])

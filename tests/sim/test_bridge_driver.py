@@ -257,7 +257,7 @@ def replica():
             if k % 10 == 0:
                 renders[k] = sim.render()
             arm.step()
-        return np.array(tcp), renders, sim.intrinsics()
+        return np.array(tcp), renders, sim.intrinsics(), sim.camera_pose()
     finally:
         sim.close()
 
@@ -327,7 +327,7 @@ def test_joint_states_and_tf_at_100_hz_camera_at_30_hz(driver_run):
 
 def test_tf_static_arrives_late_and_tf_gives_the_simulators_tcp(driver_run, replica):
     _, rec, _ = driver_run
-    tcp, _, _ = replica
+    tcp, _, _, T_world_cam = replica
     assert rec["tf_before_static_subscription"] >= 20  # subscribed long after it was sent
     assert [(p, c) for p, c, *_ in rec["tf_static"]] == [
         ("world", "panda_link0"),
@@ -344,13 +344,20 @@ def test_tf_static_arrives_late_and_tf_gives_the_simulators_tcp(driver_run, repl
         worst_t = max(worst_t, float(np.abs(T[:3, 3] - tcp[k][:3, 3]).max()))
         worst_r = max(worst_r, float(np.abs(T[:3, :3] - tcp[k][:3, :3]).max()))
     assert worst_t < 1e-6 and worst_r < 1e-6, (worst_t, worst_r)
+    # the hand-eye calibration: world <- optical frame is the agentview camera (OpenCV axes)
+    T = chain_pose(rec["tf_static"], [], "world", "camera_color_optical_frame")
+    np.testing.assert_allclose(T, T_world_cam, atol=1e-9)
+    link = chain_pose(rec["tf_static"], [], "world", "camera_link")
+    np.testing.assert_allclose(link[:3, 0], T[:3, 2], atol=1e-9)  # x forward = optical z
+    np.testing.assert_allclose(link[:3, 1], -T[:3, 0], atol=1e-9)  # y left = -optical x
+    np.testing.assert_allclose(link[:3, 2], -T[:3, 1], atol=1e-9)  # z up = -optical y
 
 
 def test_camera_frames_and_calibration_are_realsense_like(driver_run, replica):
     from para_ros.sim.distorted_camera import REALSENSE_PLUMB_BOB
 
     d, rec, _ = driver_run
-    _, renders, K = replica
+    _, renders, K, _ = replica
     info = rec["info"]
     assert info["frame_id"] == "camera_color_optical_frame"
     assert (info["width"], info["height"], info["distortion_model"]) == (IMAGE, IMAGE, "plumb_bob")
@@ -451,6 +458,37 @@ def test_distortion_moves_a_projected_point_to_project_points_pixel():
         shifts.append(float(np.linalg.norm(want.reshape(2) - pin[:2])))
     assert worst < 0.05, worst
     assert max(shifts) > 1.0  # the distortion is large enough for this check to mean something
+
+
+def test_deploy_plan_driver_mode_wires_the_policy_as_on_the_franka():
+    """`ros2 launch ... sim:=true mode:=driver` / `para-deploy --sim --mode driver`: the policy
+    reads the bridge as on a Franka + RealSense (EEF and camera from TF, compressed camera),
+    on simulation time; no camera_pose topic."""
+    import yaml
+
+    from para_ros.deploy_plan import PlanError, plan
+
+    policy, bridge = plan({"sim": "true", "mode": "driver"})
+    params = {}
+    for f in policy.params_files:
+        params.update(yaml.safe_load(Path(f).read_text())["para_policy"]["ros__parameters"])
+    params.update(policy.overrides)
+    assert Path(policy.params_files[-1]).name == "franka_realsense.yaml"
+    want = {
+        "eef_frame": "panda_hand_tcp",
+        "camera_frame": "camera_color_optical_frame",
+        "image_topic": "/camera/camera/color/image_raw",
+        "image_transport": "compressed",
+        "camera_info_topic": "/camera/camera/color/camera_info",
+        "joint_states_topic": "/joint_states",
+        "controller": "streaming",
+        "use_sim_time": True,
+    }
+    assert {k: params[k] for k in want} == want
+    assert not params.get("camera_pose_topic")
+    assert bridge.overrides["mode"] == "driver" and bridge.overrides["publish_clock"] is True
+    with pytest.raises(PlanError, match="mode:=driver simulates robot:=franka_realsense"):
+        plan({"sim": "true", "mode": "driver", "robot": "ur_realsense"})
 
 
 if __name__ == "__main__":
