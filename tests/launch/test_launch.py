@@ -4,7 +4,8 @@ stack, on a colcon-style install of the package (tests/launch/conftest.py, ros2_
 What a user on a ROS install runs, asserted: every node executable installed and starting;
 the default launch up with its documented parameters; `sim:=true` with no other argument
 placing the bowl with the shipped model (the card's outcome for init state 0) and exiting by
-itself; a missing or broken model ending the launch within 30 s with nothing left running;
+itself; `sim:=true mode:=driver` driving the simulated Franka + RealSense through their
+driver topics; a missing or broken model ending the launch within 30 s with nothing left running;
 `para-deploy` (pip path) and the launch file executing identical targets step for step, at the
 default camera and orbited 20 degrees; `use_sim_time:=true` identical to wall time.
 """
@@ -111,6 +112,42 @@ def test_sim_launch_with_no_other_argument_places_the_bowl_and_exits(ros2_cli, t
     assert "incompatible qos" not in out.lower(), out[-4000:]
     assert "camera pose: topic camera_pose" in out, out[-4000:]  # said, never silent
     print(f"ros2 launch sim:=true: {m.group(1)} in {m.group(2)} steps, {seconds:.1f} s")
+
+
+def test_sim_launch_driver_mode_drives_the_arm_through_driver_topics(ros2_cli, tmp_path):
+    """`sim:=true mode:=driver`: the bridge speaks only as franka_ros2 + realsense2_camera
+    (/joint_states, /tf, /tf_static, a compressed distorted camera, /clock) and para_policy,
+    with the franka_realsense profile on simulation time, drives it from TF and the compressed
+    camera alone: its targets are executed as they stream in, none refused; the launch exits
+    by itself when the episode's simulated time is up."""
+    out = tmp_path / "driver.json"
+    t0 = time.monotonic()
+    res = ros2_cli.run(
+        *LAUNCH, "sim:=true", "mode:=driver", "max_steps:=60", f"results_path:={out}",
+        timeout=600,
+    )  # fmt: skip
+    seconds = time.monotonic() - t0
+    text = res.stdout + res.stderr
+    assert res.returncode == 0, text[-4000:]
+    assert "camera pose: tf: world <- camera_color_optical_frame" in text, text[-4000:]
+    assert "EEF pose: /tf + /tf_static (tf2_msgs/TFMessage): world <- panda_hand_tcp" in text
+    assert "incompatible qos" not in text.lower(), text[-4000:]
+    ep = results(out)["episodes"][0]
+    assert ep["outcome"] in ("PLACE", "GRASP", "MISS")
+    assert ep["duration_s"] == pytest.approx(6.0, abs=0.011) or ep["outcome"] == "PLACE"
+    assert ep["camera_frames"] >= 29 * ep["duration_s"]
+    # the policy answered frame after frame through TF + the compressed camera
+    assert ep["executed_targets"] >= 10 * ep["duration_s"], ep["executed_targets"]
+    assert sum(ep["ignored_targets"].values()) == 0, ep["ignored_targets"]
+    xyz = np.array(ep["targets"])[:, 1:4]
+    assert np.ptp(xyz, axis=0).max() > 0.05  # the arm was sent somewhere
+    assert not node_processes(ros2_cli.install)
+    print(
+        f"ros2 launch sim:=true mode:=driver: {ep['outcome']} after {ep['duration_s']:.2f} "
+        f"simulated s, {seconds:.1f} s wall (real-time factor {ep['real_time_factor']:.3f}), "
+        f"{ep['executed_targets']} targets, image -> target {ep['roundtrip_ms']['median']:.0f} "
+        "ms wall (median)"
+    )
 
 
 @pytest.mark.parametrize("model", ["missing", "corrupt"])
