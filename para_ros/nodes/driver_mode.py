@@ -12,11 +12,12 @@ defaults theirs):
                                              the render with the CameraInfo's distortion applied
     /camera/camera/color/camera_info         plumb_bob, K and P as realsense2_camera fills them
     /clock                                   the simulation clock
-and the bridge's own EpisodeStatus. It executes the newest geometry_msgs/PoseStamped on
-target_topic (the TCP in world_frame) and std_msgs/Float64 on gripper_topic (-1 open .. +1
-closed) as a streaming Cartesian controller (para_ros.sim.driver_arm): free-running, never
-waiting for a command; a target stamped more than target_timeout before the simulation clock
-(or after it), before its episode, in another frame or not finite is ignored and counted.
+and the bridge's own EpisodeStatus (its step and max_steps count control steps). It executes
+the newest geometry_msgs/PoseStamped on target_topic (the TCP in world_frame) and
+std_msgs/Float64 on gripper_topic (-1 open .. +1 closed) as a streaming Cartesian controller
+(para_ros.sim.driver_arm): free-running, never waiting for a command; a target stamped more
+than target_timeout before the simulation clock (or after it), before its episode, in another
+frame, not finite or without a unit quaternion is ignored and counted.
 
 Simulation time: rendering camera_rate frames per simulated second costs more than real time on
 a CPU, so the arm runs on its own clock (/clock, as Gazebo-simulated robots do; commanders run
@@ -157,9 +158,12 @@ def frame_names(P: dict) -> FrameNames:
 
 def check_params(P: dict) -> None:
     """ValueError naming the first driver parameter with a bad value."""
-    if int(P["control_freq"]) <= 0 or 500 % int(P["control_freq"]):
+    from robosuite.macros import SIMULATION_TIMESTEP
+
+    physics_hz = round(1.0 / SIMULATION_TIMESTEP)
+    if int(P["control_freq"]) <= 0 or physics_hz % int(P["control_freq"]):
         raise ValueError(
-            f"control_freq must divide the 500 Hz physics rate (e.g. 20, 50, 100, 250, 500), "
+            f"control_freq must divide the {physics_hz} Hz physics rate (e.g. 20, 50, 100), "
             f"got {P['control_freq']}"
         )
     if not 0 < float(P["camera_rate"]) <= int(P["control_freq"]):
@@ -336,6 +340,8 @@ class DriverEpisodes:
             f"camera, setpoint at most {self.max_speed:.3f} m/s and "
             f"{self.max_angular_speed:.3f} rad/s ({source}), on simulation time (/clock)"
         )
+        if P["gif_path"] or float(P["action_scale"]) != 1.0:
+            bridge.get_logger().warning("driver mode ignores gif_path and action_scale")
         self.io = DriverIO(bridge, P)
         self.arm: DriverArm | None = None
         self.camera: DistortedCamera | None = None

@@ -460,6 +460,70 @@ def test_distortion_moves_a_projected_point_to_project_points_pixel():
     assert max(shifts) > 1.0  # the distortion is large enough for this check to mean something
 
 
+def test_setpoint_moves_at_most_the_speed_bounds_and_stops_at_the_goal():
+    from scipy.spatial.transform import Rotation
+
+    from para_ros.sim.driver_arm import SetpointLimiter
+
+    lim = SetpointLimiter([0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0], 0.5, 1.0)
+    goal_q = Rotation.from_euler("z", 0.3).as_quat()
+    steps = []
+    for _ in range(40):
+        before = lim.pos.copy(), lim.rot
+        pos, q = lim.advance([0.1, 0.0, 1.0], goal_q, 0.01)
+        steps.append(
+            (
+                np.linalg.norm(pos - before[0]),
+                (Rotation.from_quat(q) * before[1].inv()).magnitude(),
+            )
+        )
+    d = np.array(steps)
+    np.testing.assert_allclose(d[:20, 0], 0.005, rtol=1e-9)  # 0.5 m/s x 10 ms
+    np.testing.assert_allclose(d[:30, 1], 0.01, rtol=1e-6)  # 1 rad/s x 10 ms
+    np.testing.assert_allclose(lim.pos, [0.1, 0.0, 1.0], atol=1e-12)
+    assert (Rotation.from_quat(goal_q) * lim.rot.inv()).magnitude() < 1e-9
+    assert d[20:, 0].max() == 0.0 and d[30:, 1].max() < 1e-9
+    with pytest.raises(ValueError, match="speed bounds must be > 0"):
+        SetpointLimiter([0, 0, 0], [0, 0, 0, 1], 0.0, 1.0)
+
+
+def test_command_filter_counts_each_reason():
+    from geometry_msgs.msg import PoseStamped
+
+    from para_ros.nodes.driver_mode import CommandFilter
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def warning(self, text):
+            self.lines.append(text)
+
+    def msg(frame="world", stamp=10.0, pos=(0.1, 0.2, 1.0), w=1.0):
+        m = PoseStamped()
+        m.header.frame_id = frame
+        m.header.stamp.sec, m.header.stamp.nanosec = int(stamp), round(stamp % 1 * 1e9)
+        m.pose.position.x, m.pose.position.y, m.pose.position.z = pos
+        m.pose.orientation.w = w
+        return m
+
+    log = Log()
+    f = CommandFilter("world", 0.5, start=9.0, logger=log)
+    now = 10.2
+    got = f.accept(msg(), now)
+    assert got is not None and got[0].tolist() == [0.1, 0.2, 1.0]
+    assert f.accept(msg(frame="panda_link0"), now) is None
+    assert f.accept(msg(stamp=9.5), now) is None  # 0.7 s old
+    assert f.accept(msg(stamp=8.9), now) is None  # before the episode
+    assert f.accept(msg(stamp=1.8e9), now) is None  # wall clock: not on use_sim_time
+    assert f.accept(msg(pos=(np.nan, 0.0, 1.0)), now) is None
+    assert f.accept(msg(w=0.0), now) is None  # no unit quaternion
+    assert f.accept(msg(stamp=9.8), now) is not None  # 0.4 s old: within target_timeout
+    assert f.accepted == 2
+    assert f.counts() == {"stale": 1, "future": 1, "before_episode": 1, "frame": 1, "invalid": 2}
+    assert any("use_sim_time" in line for line in log.lines)
+
+
 def test_deploy_plan_driver_mode_wires_the_policy_as_on_the_franka():
     """`ros2 launch ... sim:=true mode:=driver` / `para-deploy --sim --mode driver`: the policy
     reads the bridge as on a Franka + RealSense (EEF and camera from TF, compressed camera),
