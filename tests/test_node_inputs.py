@@ -5,6 +5,7 @@ images and a clock that jumps back are handled. Real rclpy processes, loopback o
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -101,6 +102,17 @@ class TestRefused:
         old = driver.stamp(-0.2)  # before the frame just answered, still within max_image_age
         d = window(driver, node, "out_of_order", seconds=0.25, stamp=old)
         assert "older than the last processed frame" in d["last_skip_reason"]
+        assert answered(driver)
+
+    def test_stamps_far_in_the_past_reset_the_history_and_warn(self, driver, node):
+        # a camera driver restarted with a clock 30 s behind: not "out of order" forever
+        assert answered(driver)
+        d = window(driver, node, "stale_image", seconds=1.0, stamp=driver.stamp(-30.0))
+        assert re.search(r"image is 3\d\.\d+ s old", d["last_skip_reason"]), d
+
+        assert "image stamps jumped back" in node.log.read_text()
+        level, message = driver.diag_status(node.model)
+        assert level == 1 and message.startswith("stale_image"), (level, message)
         assert answered(driver)
 
     def test_zero_intrinsics_are_named(self, driver, node):

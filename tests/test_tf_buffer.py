@@ -332,7 +332,7 @@ def test_bad_inputs_name_frame_and_problem():
         (
             dict(parent="w", child="tcp", quat_xyzw=[0, 0, 0, 1.01]),
             r"'w' -> 'tcp': quaternion \(x, y, z, w\) \[0.0, 0.0, 0.0, 1.01\] has norm 1.01; "
-            r"expected a unit quaternion \(\|norm - 1\| <= 0.001\)",
+            r"expected a unit quaternion \(\|norm\^2 - 1\| <= 0.01, as tf2\)",
         ),
         (
             dict(parent="w", child="tcp", quat_xyzw=[0, 0, 0, math.nan]),
@@ -345,8 +345,9 @@ def test_bad_inputs_name_frame_and_problem():
         with pytest.raises(TfError, match=r"^transform " + message):
             buf.add(**{**ok, **change})
     assert buf.frames == []
-    # a slightly off quaternion is normalised; a leading '/' is stripped as tf2 does
-    buf.add("/world", "/tcp", T0, [0, 0, 1], [0, 0, 0, 1.0005], static=True)
+    # a quaternion tf2 accepts (|norm^2 - 1| = 0.006) is normalised; a leading '/' is
+    # stripped as tf2 does
+    buf.add("/world", "/tcp", T0, [0, 0, 1], [0, 0, 0, 1.003], static=True)
     assert buf.frames == ["tcp", "world"]
     np.testing.assert_allclose(buf.lookup("/world", "tcp", 0.0)[:3, :3], np.eye(3), atol=1e-15)
     # an edge that would close a loop
@@ -587,3 +588,21 @@ def test_bag_images_outside_the_tf_span_are_counted(tmp_path):
     frac = 0.03 / (ep.time[1] - ep.time[0])
     want = ep.eef_pos[:-1] + frac * np.diff(ep.eef_pos, axis=0)
     np.testing.assert_allclose(back.eef_pos, want, atol=1e-6)
+
+
+def test_clear_dynamic_keeps_statics_and_unknown_frames_get_the_close_name():
+    buf = TfBuffer()
+    buf.add("world", "panda_link0", 0.0, [0, 0, 0.9], [0, 0, 0, 1], static=True)
+    for t in (1.0, 2.0):
+        buf.add("panda_link0", "panda_hand_tcp", t, [t, 0, 0], [0, 0, 0, 1], static=False)
+    assert buf.lookup("world", "panda_hand_tcp", 1.5)[0, 3] == pytest.approx(1.5)
+    with pytest.raises(
+        TfLookupError, match=r"\['panda_tcp'\] \(did you mean 'panda_hand_tcp'\?\)"
+    ):
+        buf.lookup("world", "panda_tcp", 1.5)
+    buf.clear_dynamic()  # a clock that jumped back: samples of the old run never mix in
+    buf.add("panda_link0", "panda_hand_tcp", 0.5, [7.0, 0, 0], [0, 0, 0, 1], static=False)
+    assert buf.lookup("world", "panda_hand_tcp", 0.5)[:3, 3] == pytest.approx([7.0, 0, 0.9])
+    with pytest.raises(TfLookupError) as err:
+        buf.lookup("world", "panda_hand_tcp", 1.5, tolerance=0.1)
+    assert err.value.category == "tf_extrapolation"

@@ -22,6 +22,7 @@ on the attribute names both share), so callers convert nothing and the core impo
 
 from __future__ import annotations
 
+import difflib
 import math
 import threading
 from bisect import bisect_left, bisect_right
@@ -32,8 +33,10 @@ from scipy.spatial.transform import Rotation
 
 from para_ros.core.geometry import invert_pose, pose_matrix
 
-# a quaternion farther than this from unit norm is refused rather than silently normalised
-QUAT_NORM_TOLERANCE = 1e-3
+# tf2's rule (BufferCore::setTransform, QUATERNION_NORMALIZATION_TOLERANCE = 10e-3): a
+# quaternion whose squared norm differs from 1 by more than this is refused, any other is
+# normalised, so a transform tf2 (and rviz) accept is accepted here too
+QUAT_NORM2_TOLERANCE = 10e-3
 # lookup error categories (TfLookupError.category)
 UNKNOWN_FRAME = "tf_unknown_frame"
 NOT_CONNECTED = "tf_not_connected"
@@ -135,7 +138,8 @@ class TfBuffer:
         `stamp` seconds (ignored for a static edge). Raises TfError naming the frames and the
         problem for: a non-str or empty frame id, parent == child, an edge that would close a
         loop, a non-finite stamp/translation/quaternion, a wrong shape, a quaternion whose
-        norm differs from 1 by more than QUAT_NORM_TOLERANCE (it is normalised otherwise)."""
+        squared norm differs from 1 by more than QUAT_NORM2_TOLERANCE (it is normalised
+        otherwise)."""
         parent = _clean_frame(parent, "parent", parent, child)
         child = _clean_frame(child, "child", parent, child)
         if parent == child:
@@ -151,11 +155,11 @@ class TfBuffer:
         p = _vector(translation, 3, "translation", parent, child)
         q = _vector(quat_xyzw, 4, "quaternion (x, y, z, w)", parent, child)
         norm = float(np.linalg.norm(q))
-        if abs(norm - 1.0) > QUAT_NORM_TOLERANCE:
+        if abs(norm * norm - 1.0) > QUAT_NORM2_TOLERANCE:
             raise TfError(
                 f"transform {parent!r} -> {child!r}: quaternion (x, y, z, w) {q.tolist()} has "
-                f"norm {norm:.6g}; expected a unit quaternion (|norm - 1| <= "
-                f"{QUAT_NORM_TOLERANCE})"
+                f"norm {norm:.6g}; expected a unit quaternion (|norm^2 - 1| <= "
+                f"{QUAT_NORM2_TOLERANCE}, as tf2)"
             )
         q = q / norm
         with self._lock:
@@ -216,7 +220,18 @@ class TfBuffer:
 
     def _unknown(self, frames: list[str], what: str) -> TfLookupError:
         have = f"frames known: {sorted(self._frames)}" if self._frames else "no transforms added"
-        return TfLookupError(UNKNOWN_FRAME, f"{what}: unknown frame(s) {frames}; {have}")
+        close = [
+            c for f in frames for c in difflib.get_close_matches(f, self._frames, n=1, cutoff=0.7)
+        ]
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        return TfLookupError(UNKNOWN_FRAME, f"{what}: unknown frame(s) {frames}{hint}; {have}")
+
+    def clear_dynamic(self) -> None:
+        """Forget every dynamic sample, keep the static edges (what tf2's listener does when
+        the clock jumps back: /tf_static is latched and not sent again)."""
+        with self._lock:
+            for child in [c for c, e in self._edges.items() if not e.static]:
+                del self._edges[child]
 
     def parent_of(self, frame: str) -> str | None:
         """The parent frame of `frame`, None for a root. TfLookupError if `frame` is unknown."""

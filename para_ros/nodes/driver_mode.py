@@ -399,7 +399,14 @@ class DriverEpisodes:
             arm.step(*(target if target is not None else (None, None)), grip)
             self._pace(wall0, arm.time)
         b._status(ep, init, outcome)
-        return self._result(ep, init, outcome, rec, time.perf_counter() - wall0)
+        result = self._result(ep, init, outcome, rec, time.perf_counter() - wall0)
+        b.get_logger().info(
+            f"episode {ep} (init {init}): {outcome} in {b.sim.step_count} control steps "
+            f"({arm.time:.2f} simulated s, real-time factor {result['real_time_factor']:.3f}; "
+            f"{rec.filter.accepted} targets executed, {sum(rec.filter.counts().values())} "
+            "ignored)"
+        )
+        return result
 
     def _frame(self, stamp, rec: _Record) -> None:
         raw = self.camera.distort(self.bridge.sim.render())

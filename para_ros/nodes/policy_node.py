@@ -100,7 +100,8 @@ class PolicyNode(Node):
             self.declare_parameter(
                 p.name, p.default, ParameterDescriptor(description=p.description)
             )
-        for line in unknown_parameters(self._parameter_overrides):
+        self.unknown_parameters = unknown_parameters(self._parameter_overrides)
+        for line in self.unknown_parameters:
             self.get_logger().warning(line)
         P = {p.name: self.get_parameter(p.name).value for p in PARAMS}
         self.P = P
@@ -142,6 +143,7 @@ class PolicyNode(Node):
         self.processed = 0
         self.commands = 0
         self._last_command: PoseStamped | None = None
+        self._last_command_time: float | None = None  # node clock
         self._holding = ""
         self._running = True
         self._subscribe(P, image_topic, transport)
@@ -225,6 +227,7 @@ class PolicyNode(Node):
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         self.camera_source = source
+        self.camera_frame_used = ""  # the TF frame of the last camera lookup
         self.T_world_cam: np.ndarray | None = None
         self._camera_pose_bad = None  # the newest camera pose message was implausible
         world = P["world_frame"]
@@ -302,7 +305,9 @@ class PolicyNode(Node):
         self.tf = None
         if P["eef_frame"] or self.camera_source == "tf":
             try:
-                self.tf = TfInput(self, self._now)
+                self.tf = TfInput(
+                    self, self._now, self.inputs["eef_pose"] if P["eef_frame"] else None
+                )
             except ImportError as exc:
                 raise StartupError(str(exc)) from exc
         if not P["eef_frame"]:
@@ -444,6 +449,8 @@ class PolicyNode(Node):
         back, e.g. a looped bag, would otherwise make every new frame 'older')."""
         self._eef.clear()
         self._joints.clear()
+        if self.tf is not None:
+            self.tf.reset()
         self._last_processed_stamp = None
         self.chunk_executor = Executor(self.safety)
         self.skips.add("history_reset", reason)
@@ -459,6 +466,13 @@ class PolicyNode(Node):
                 "restarted simulation)"
             )
         self._last_clock = now
+        last = self._last_processed_stamp
+        if last is not None and stamp < last - float(self.P["clock_jump_threshold"]):
+            # the camera's stamps, not the node's clock, went back: a restarted driver
+            self._reset_history(
+                f"image stamps jumped back {last - stamp:.3f} s (a restarted camera driver or "
+                "robot clock)"
+            )
         if self.get_parameter("use_sim_time").value and stamp > now:
             # /clock and the image travel on different topics: give the clock a moment
             end = time.monotonic() + float(self.P["state_tolerance"])
@@ -513,6 +527,7 @@ class PolicyNode(Node):
         P = self.P
         if self.camera_source == "tf":
             frame = P["camera_frame"] or self._camera_info.header.frame_id
+            self.camera_frame_used = frame
             if not frame:
                 return None, (
                     "no_camera_tf",
@@ -681,6 +696,7 @@ class PolicyNode(Node):
         rot.header = a.header
         self.pub_rot.publish(rot)
         self._last_command = target
+        self._last_command_time = self._now()
         self.commands += 1
 
     def _heatmap_image(self, res, img: Image) -> Image:
@@ -708,6 +724,18 @@ class PolicyNode(Node):
         # ~/eef_target carries new commands only: while inputs are stale nothing new is
         # published (the controller keeps the last target) and /diagnostics says "holding"
         self._holding = ", ".join(self.watchdog.stale(self._now(), self._watched()))
+
+    def _recent_frames_refused(self, now: float) -> bool:
+        """Images arrive but none of the last diagnostics period became a command."""
+        period = float(self.P["diagnostics_period"])
+        return bool(self.skips.last_reason) and (
+            self.commands == 0
+            or (
+                self._last_command_time is not None
+                and now - self._last_command_time > 2 * period
+                and self.inputs["image"].rate.rate(now) > 0
+            )
+        )
 
     def _publisher_count(self, name: str) -> int | None:
         """Publishers on the topic of input `name` (None for TF-derived inputs)."""
@@ -751,7 +779,12 @@ class PolicyNode(Node):
             "executor": self.executor_settings.describe(),
             "speed_limit": self.executor_settings.speed_limit_text(),
             "camera_pose_source": self.camera_source_text,
+            "unknown_parameters": "; ".join(self.unknown_parameters) or "none",
         }
+        if self.camera_source == "tf":
+            kv["camera_frame"] = self.camera_frame_used or "none looked up yet"
+        if self.tf is not None and self.tf.dropped.total():
+            kv["tf.last_refused"] = self.tf.dropped.last_reason
         for reason, n in sorted(self.skips.snapshot().items()):
             kv[f"skipped.{reason}"] = str(n)
         kv.update(self._input_values(now))
@@ -778,8 +811,11 @@ class PolicyNode(Node):
             st.level, st.message = DiagnosticStatus.WARN, f"holding: stale {why}"
         elif low_rate:
             st.level, st.message = DiagnosticStatus.WARN, low_rate
-        elif self.skips.last_reason and self.commands == 0:
+        elif self._recent_frames_refused(now):
             st.level, st.message = DiagnosticStatus.WARN, self.skips.last_reason
+        elif self.unknown_parameters:
+            st.level = DiagnosticStatus.WARN
+            st.message = "running; " + "; ".join(self.unknown_parameters)
         else:
             st.level, st.message = DiagnosticStatus.OK, "running"
         arr = DiagnosticArray(status=[st])

@@ -23,7 +23,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from para_ros.core.tf_buffer import TfBuffer, TfError, TfLookupError, add_tf_message
-from para_ros.runtime.monitor import RateMeter, SkipCounter
+from para_ros.runtime.monitor import InputMonitor, RateMeter, SkipCounter
 
 TF_CACHE_S = 10.0  # seconds of dynamic transforms kept per edge (tf2_ros's default cache)
 TF_QOS = QoSProfile(
@@ -51,8 +51,13 @@ def import_tf_message():
 class TfInput:
     """The node's TF: subscriptions, one buffer, and lookups at image stamps (thread-safe)."""
 
-    def __init__(self, node: Node, now, cache_s: float = TF_CACHE_S):
+    def __init__(
+        self, node: Node, now, monitor: InputMonitor | None = None, cache_s: float = TF_CACHE_S
+    ):
+        """`monitor`: the node's input that TF feeds (each /tf or /tf_static message is
+        received, and used or dropped with the reason)."""
         TFMessage = import_tf_message()
+        self.monitor = monitor
         self.buffer = TfBuffer(cache_s)
         self._now = now  # the node's clock, seconds
         self._cond = threading.Condition()
@@ -68,14 +73,30 @@ class TfInput:
     def _add(self, msg, static: bool) -> None:
         now = self._now()
         self.rate.tick(now)
+        if self.monitor is not None:
+            self.monitor.receive(now)
         with self._cond:
             self.last_message = now
             self.received += len(msg.transforms)
             try:
                 add_tf_message(self.buffer, msg, static)
+                refused = None
             except TfError as exc:  # the valid transforms of the message are kept
-                self.dropped.add("tf_invalid", str(exc))
+                refused = str(exc)
+                self.dropped.add("tf_invalid", refused)
             self._cond.notify_all()
+        if self.monitor is not None:
+            if refused is None:
+                self.monitor.accept()
+            else:
+                self.monitor.drop("tf_invalid", refused)
+
+    def reset(self) -> None:
+        """Forget the dynamic transforms (a clock that jumped back: the samples of the old
+        run must never be interpolated with the new ones); static ones are kept, as tf2's
+        listener does, since /tf_static is not sent again."""
+        with self._cond:
+            self.buffer.clear_dynamic()
 
     def lookup(
         self, target: str, source: str, stamp: float, tolerance: float
@@ -93,7 +114,8 @@ class TfInput:
                 self._cond.wait(timeout=max(0.0, end - time.monotonic()))
             try:
                 return self.buffer.lookup(target, source, stamp, tolerance), None
-            except TfLookupError as exc:
-                return None, (exc.category, str(exc))
-            except TfError as exc:
-                return None, ("tf_invalid", str(exc))
+            except (TfLookupError, TfError) as exc:
+                category = getattr(exc, "category", "tf_invalid")
+                refused = self.dropped.last_reason
+                why = f"{exc}; refused transforms: {refused}" if refused else str(exc)
+                return None, (category, why)
