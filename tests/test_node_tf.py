@@ -10,13 +10,13 @@ independently with pytransform3d) and the camera as a parameter must give the sa
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from para_ros.resources import model_file
 from tests.ros_helpers.env import REPO
+from tests.ros_helpers.policy_fixture import node_command
 
 pytest.importorskip("tf2_msgs.msg", reason="tf2_msgs is built by the package install")
 
@@ -31,22 +31,7 @@ TF_PARAMS = [
 
 
 def _start(env, log, *params):
-    cmd = [
-        sys.executable,
-        "-m",
-        "para_ros.nodes.policy_node",
-        "--ros-args",
-        "--params-file",
-        str(REPO / "config" / "deploy.yaml"),
-        "-p",
-        f"model_path:={model_file()}",
-        "-p",
-        "use_sim_time:=true",
-        "-p",
-        "diagnostics_period:=0.25",
-    ]
-    for p in params:
-        cmd += ["-p", p]
+    cmd = node_command(model_file(), "use_sim_time:=true", "diagnostics_period:=0.25", *params)
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

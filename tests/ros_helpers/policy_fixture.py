@@ -92,7 +92,8 @@ def camera_pose_param() -> str:
     return "camera_pose:=[" + ", ".join(repr(float(v)) for v in vals) + "]"
 
 
-def start_node(model: Path, env: dict, *params: str, log: Path | None = None):
+def node_command(model: Path, *params: str) -> list[str]:
+    """The policy node's command line: config/deploy.yaml, `model`, then each `-p` param."""
     cmd = [
         sys.executable,
         "-m",
@@ -102,18 +103,22 @@ def start_node(model: Path, env: dict, *params: str, log: Path | None = None):
         str(REPO / "config" / "deploy.yaml"),
         "-p",
         f"model_path:={model}",
-        "-p",
-        camera_pose_param(),
-        "-p",
-        "max_step:=1.0",
-        # commands equal the chunk's step (the streaming speed bound has tests of its own)
-        "-p",
-        "controller:=reach_then_observe",
-        "-p",
-        "diagnostics_period:=0.25",
     ]
     for p in params:
         cmd += ["-p", p]
+    return cmd
+
+
+def start_node(model: Path, env: dict, *params: str, log: Path | None = None):
+    cmd = node_command(
+        model,
+        camera_pose_param(),
+        "max_step:=1.0",
+        # commands equal the chunk's step (the streaming speed bound has tests of its own)
+        "controller:=reach_then_observe",
+        "diagnostics_period:=0.25",
+        *params,
+    )
     out = open(log, "w") if log else subprocess.PIPE
     return subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
