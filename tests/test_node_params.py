@@ -101,11 +101,13 @@ def test_camera_pose_source_is_explicit_and_never_the_training_camera_by_default
 
 def test_eef_height_names_the_world_frame_mismatch():
     assert check_eef_height(0.95, 0.8, 1.1, "world") is None
-    assert check_eef_height(0.8 - 0.149, 0.8, 1.1, "world") is None  # margin 0.15 m
+    assert check_eef_height(0.8 - 0.299, 0.8, 1.1, "world") is None  # margin 0.3 m
+    assert check_eef_height(1.1 + 0.299, 0.8, 1.1, "world") is None  # a start pose above
     bad = check_eef_height(0.05, 0.8, 1.1, "world")
     assert bad.category == "eef_height"
     assert "z = 0.050 m in 'world', 0.750 m below the model's height range" in bad.reason
-    assert "allowed 0.650 .. 1.250" in bad.reason
+    assert "allowed 0.500 .. 1.400" in bad.reason
+    assert "allowed -0.500 .. 2.500" in check_eef_height(-0.6, 0.5, 1.5, "w").reason  # span
     high = check_eef_height(2.0, 0.8, 1.1, "base_link")
     assert "0.900 m above" in high.reason and "'base_link' is probably not" in high.reason
 

@@ -24,8 +24,11 @@ from para_ros.core import geometry
 QUATERNION_TOLERANCE = 1e-3
 # Distortion models the node can rectify (sensor_msgs/distortion_models.hpp names).
 RECTIFIABLE_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
-# The EEF may be this fraction of the model's height range outside it (check_eef_height).
-EEF_HEIGHT_MARGIN = 0.5
+# check_eef_height: the EEF may be this far outside the model's height range (metres, or the
+# range's span when larger). The range holds the training targets' heights, and an arm
+# starts or passes above them; a world frame at another height (a base on the floor under a
+# table-top training world) is off by far more.
+EEF_HEIGHT_MARGIN_M = 0.3
 
 
 class Implausible(NamedTuple):
@@ -235,13 +238,13 @@ def check_eef_height(
     z: float, height_min: float, height_max: float, world_frame: str
 ) -> Implausible | None:
     """The current EEF height (world z, metres) against the model's height range (its
-    training data's EEF heights, PolicySpec `height`). A policy can only place targets in
-    that range, and an arm moves within reach of it: an EEF far outside means the world frame
-    is not the training one (e.g. a robot whose `world` is its base on the floor, 0.9 m under
-    a table-top training world). Allowed: the range widened by EEF_HEIGHT_MARGIN of its span
-    (at least 0.1 m) on each side."""
+    training targets' heights, PolicySpec `height`). A policy can only place targets in that
+    range, and an arm moves within reach of it: an EEF far outside means the world frame is
+    not the training one (e.g. a robot whose `world` is its base on the floor, 0.9 m under a
+    table-top training world). Allowed: the range widened on each side by EEF_HEIGHT_MARGIN_M
+    or by its span, whichever is larger."""
     span = float(height_max - height_min)
-    margin = max(0.1, EEF_HEIGHT_MARGIN * span)
+    margin = max(EEF_HEIGHT_MARGIN_M, span)
     lo, hi = height_min - margin, height_max + margin
     if lo <= z <= hi:
         return None
