@@ -228,9 +228,7 @@ class LiberoBridge(Node):
             return 1.0 / float(P["control_rate"]), "parameter control_rate"
         if not P["model_path"]:
             return 0.1, "no model_path: 10 Hz"
-        from para_ros.core.onnx_metadata import read_spec
-
-        return read_spec(P["model_path"]).window.dt, f"the dt of {P['model_path']}"
+        return LiberoBridge._spec(P).window.dt, f"the dt of {P['model_path']}"
 
     @staticmethod
     def _zero_rotation(P) -> tuple[bool, str]:
@@ -238,10 +236,7 @@ class LiberoBridge(Node):
             return P["rotation"] == "zero", "parameter rotation"
         if not P["model_path"]:
             return True, "no model_path: the default executor"
-        from para_ros.core.onnx_metadata import read_spec
-
-        spec = read_spec(P["model_path"])  # FileNotFoundError / SpecError: clear start error
-        return spec.executor.zero_rotation, f"executor of {P['model_path']}"
+        return LiberoBridge._spec(P).executor.zero_rotation, f"executor of {P['model_path']}"
 
     @staticmethod
     def _spec(P):
