@@ -241,7 +241,7 @@ def test_streaming_commands_move_at_most_the_model_speed(tmp_path, driver, ros_e
     """A still arm fed at ~20 Hz: under a streaming controller each command is at most
     max_speed x the time since the previous command from the EEF (not 22 steps of max_step
     a second); the bound is in the start log and /diagnostics."""
-    model = write_model(tmp_path / "const.onnx")
+    model = write_model(tmp_path / "speed.onnx")  # its model_id tells its actions apart
     log = tmp_path / "node.log"
     node = start_node(model, ros_env, "controller:=streaming", "max_speed:=0.2", log=log)
     try:
@@ -255,7 +255,11 @@ def test_streaming_commands_move_at_most_the_model_speed(tmp_path, driver, ros_e
             time.sleep(0.05)
 
         assert wait_for(lambda: driver.count("action", t0) >= 15, 60, step=send), log.read_text()
-        acts = [a for a in driver.messages("action", t0) if a.command_published]
+        acts = [
+            a
+            for a in driver.messages("action", t0)
+            if a.command_published and a.model_id == "speed"
+        ]
         stamps = [a.header.stamp.sec + a.header.stamp.nanosec * 1e-9 for a in acts]
         steps = [
             np.linalg.norm(
