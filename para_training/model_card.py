@@ -108,9 +108,10 @@ ROS_ROWS = {
     ),
     "driver": lambda n: (
         f"official init states 0..{n - 1}, **simulated arm** through driver-standard ROS 2 "
-        "only (para-deploy --sim --mode driver --robot franka_realsense: /tf, /tf_static, "
-        "/joint_states, compressed distorted camera; free-running, the node's streaming "
-        "speed bound)"
+        "only (para-deploy --sim --mode driver: the franka_realsense profile's /tf, "
+        "/tf_static, /joint_states and compressed distorted camera; a streaming Cartesian "
+        "controller on simulation time, never waiting for the node; the node's speed bound; "
+        "steps are 100 Hz control steps, 20 simulated s)"
     ),
 }
 
@@ -288,8 +289,8 @@ def render_markdown(c: dict) -> str:
         "node, para-eval-sim and the bridge use unless a parameter overrides it; the same "
         "commands go through ROS 2 in lock-step (`para-demo`). An episode ends at PLACE or "
         "after max steps (the expert places in ~50). Rows run in-process (para-eval-sim), "
-        "except the real-time row, which runs through ROS 2 and counts steps in ticks of the "
-        "model's dt.",
+        "except the real-time and simulated-arm rows, which run through ROS 2 (the real-time "
+        "row counts steps in ticks of the model's dt).",
         "",
         "| setting | N | PLACE | GRASP | MISS | success [95% Wilson CI] | median steps to PLACE "
         "| max steps |",
@@ -307,7 +308,7 @@ def render_markdown(c: dict) -> str:
             )
         lines.append(
             f"| {setting} | {cl['n']} | {cl['PLACE']} | {cl['GRASP']} | {cl['MISS']} | "
-            f"{format_rate(cl['PLACE'], cl['n'])} | {cl['steps_to_place_median']} | "
+            f"{format_rate(cl['PLACE'], cl['n'])} | {cl['steps_to_place_median'] or '–'} | "
             f"{cl['max_steps']} |"
         )
     lines += [
