@@ -93,7 +93,7 @@ def test_default_launch_runs_the_policy_with_documented_parameters(ros2_cli, tmp
     assert "execute_step=1 (model)" in log  # the shipped model's card setting
     # no camera pose given: the hand-eye calibration from /tf_static, said at start
     assert "camera pose: tf: world <- the CameraInfo's header.frame_id" in log, log[-3000:]
-    assert "speed limit: streaming (parameter): <= 0.5 m/s (model)" in log, log[-3000:]
+    assert "speed limit: streaming (parameter): <= 0.5 m/s and 1 rad/s (model)" in log, log
     assert not node_processes(ros2_cli.install)
 
 
